@@ -1,0 +1,116 @@
+//! The hang broadcast the publisher fills: an origin holding one announced broadcast, its
+//! catalog (with the clock that ties frame timestamps to wall-clock capture time), and the
+//! FLV import that turns ffmpeg's output into tracks, groups and frames.
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+
+use crate::flv_tags::Scanner;
+use crate::status::Meter;
+
+/// The broadcast and everything that must stay alive while it is published.
+pub struct Broadcast {
+    pub origin: moq_net::origin::Producer,
+    producer: moq_net::broadcast::Producer,
+    catalog: moq_mux::catalog::Producer,
+    /// Unix time (µs) of timestamp zero: ffmpeg stamps frames relative to it.
+    pub base_unix_micros: u64,
+}
+
+impl Broadcast {
+    /// Create and announce the broadcast `name`, with its clock starting now.
+    pub fn new(name: &str) -> anyhow::Result<Self> {
+        let origin = moq_tokio::origin::spawn();
+        let mut producer = origin
+            .create_broadcast(name)
+            .with_context(|| format!("creating broadcast {name:?}"))?;
+        let (epoch, wall) = (Instant::now(), SystemTime::now());
+        let base_unix_micros = wall
+            .duration_since(UNIX_EPOCH)
+            .context("the system clock is before 1970")?
+            .as_micros() as u64;
+        let clock = moq_mux::Clock::at(epoch, wall).context("the system clock is unusable")?;
+        let config = moq_mux::catalog::Config::default().with_clock(clock);
+        let catalog = moq_mux::catalog::Producer::new(&mut producer, config)
+            .context("creating the catalog")?;
+        producer
+            .announce(Default::default())
+            .context("announcing the broadcast")?;
+        Ok(Self {
+            origin,
+            producer,
+            catalog,
+            base_unix_micros,
+        })
+    }
+
+    /// Read ffmpeg's FLV output until it ends, publishing every frame as it arrives and counting
+    /// it on `meter`. Blocking: run it on its own thread.
+    pub fn ingest(&self, mut flv: impl Read, meter: Arc<Mutex<Meter>>) -> anyhow::Result<()> {
+        let mut import =
+            moq_mux::container::flv::Import::new(self.producer.clone(), self.catalog.reserve());
+        let mut scanner = Scanner::default();
+        let base_ms = self.base_unix_micros / 1000;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = flv.read(&mut buf).context("reading ffmpeg's output")?;
+            if n == 0 {
+                return Ok(());
+            }
+            let now_ms = unix_millis();
+            let chunk = &buf[..n];
+            {
+                let mut meter = meter.lock().unwrap_or_else(|p| p.into_inner());
+                scanner.feed(chunk, |tag| {
+                    meter.frame(
+                        now_ms,
+                        tag.bytes,
+                        Some(ingest_ms(now_ms, base_ms, tag.timestamp_ms)),
+                    );
+                });
+            }
+            import
+                .decode(chunk)
+                .context("importing ffmpeg's FLV output")?;
+        }
+    }
+
+    /// End the broadcast: subscribers see it go offline.
+    pub fn close(&self) {
+        self.producer.close();
+    }
+}
+
+/// Capture → read latency of a frame stamped `timestamp_ms` after `base_ms` and read at `now_ms`.
+/// FLV keeps 31 bits of milliseconds; the subtraction wraps the same way.
+fn ingest_ms(now_ms: u64, base_ms: u64, timestamp_ms: u32) -> f64 {
+    let elapsed = now_ms.saturating_sub(base_ms) as u32 & 0x7fff_ffff;
+    (elapsed.wrapping_sub(timestamp_ms) & 0x7fff_ffff) as f64
+}
+
+pub fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ingest_latency_is_read_time_minus_capture_time() {
+        assert_eq!(ingest_ms(1_000_250, 1_000_000, 243), 7.0);
+    }
+
+    #[test]
+    fn ingest_latency_survives_the_31_bit_wrap() {
+        let base = 1_000;
+        let now = base + (1u64 << 31) + 5; // 5 ms past the wrap
+        assert_eq!(ingest_ms(now, base, 0x7fff_fffe), 7.0);
+    }
+}

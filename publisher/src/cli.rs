@@ -1,0 +1,109 @@
+//! The publisher's command line.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Capture a screen (or a synthetic test source) and publish it live to a MoQ relay",
+    after_help = "Examples:\n  \
+        publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
+        publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
+        publisher --name desk --url https://relay.example.com/anon?jwt=TOKEN\n\n\
+        An http:// relay URL means a development relay: its self-signed certificate\n\
+        fingerprint is fetched from the same host and port and pinned."
+)]
+pub struct Args {
+    /// Broadcast name viewers subscribe to.
+    #[arg(long, default_value = "screen")]
+    pub name: String,
+
+    /// Relay URL (the path is the relay's auth scope; `?jwt=` carries a token).
+    #[arg(long, default_value = "http://localhost:4443/anon")]
+    pub url: url::Url,
+
+    /// What to capture.
+    #[arg(long, value_enum, default_value_t = Source::Test)]
+    pub source: Source,
+
+    /// X11 display to capture with `--source screen` (defaults to $DISPLAY, then `:0`).
+    #[arg(long, value_name = "DISPLAY")]
+    pub display: Option<String>,
+
+    /// Output size, WIDTHxHEIGHT (the screen is scaled to fit, aspect kept).
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+
+    /// Frames per second.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=240))]
+    pub fps: u32,
+
+    /// Video bitrate in kbit/s.
+    #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32).range(100..=200_000))]
+    pub bitrate: u32,
+
+    /// The ffmpeg program to run.
+    #[arg(long, env = "FFMPEG", default_value = "ffmpeg", value_name = "PATH")]
+    pub ffmpeg: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Source {
+    /// A synthetic real-time pattern with motion and a running clock.
+    Test,
+    /// The desktop (Linux: X11 via x11grab).
+    Screen,
+}
+
+fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) = text
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("{text:?} is not WIDTHxHEIGHT"))?;
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{text:?} is not WIDTHxHEIGHT"))
+    };
+    let (w, h) = (parse(w)?, parse(h)?);
+    if !(16..=7680).contains(&w)
+        || !(16..=4320).contains(&h)
+        || !w.is_multiple_of(2)
+        || !h.is_multiple_of(2)
+    {
+        return Err(format!(
+            "{w}x{h}: width and height must be even, 16…7680 × 16…4320"
+        ));
+    }
+    Ok((w, h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_size("1920x1080"), Ok((1920, 1080)));
+        assert!(parse_size("1921x1080").is_err());
+        assert!(parse_size("big").is_err());
+        assert!(parse_size("0x0").is_err());
+    }
+
+    #[test]
+    fn unknown_source_is_a_usage_error() {
+        let err = Args::try_parse_from(["publisher", "--source", "webcam"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+    }
+
+    #[test]
+    fn defaults_publish_the_test_source_to_a_local_dev_relay() {
+        let args = Args::try_parse_from(["publisher"]).expect("defaults parse");
+        assert_eq!(args.name, "screen");
+        assert_eq!(args.url.as_str(), "http://localhost:4443/anon");
+        assert_eq!(
+            (args.source, args.size, args.fps),
+            (Source::Test, (1280, 720), 60)
+        );
+    }
+}

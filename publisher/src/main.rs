@@ -1,0 +1,135 @@
+//! `publisher`: capture with ffmpeg, publish over Media over QUIC.
+//!
+//! ffmpeg writes FLV to a pipe; moq-mux imports it into a hang broadcast as it arrives; moq-tokio
+//! keeps that broadcast published on the relay, reconnecting when needed. A status line shows the
+//! state, frame rate, bitrate, frames sent and ingest latency.
+
+mod backoff;
+mod broadcast;
+mod cli;
+mod ffmpeg;
+mod ffmpeg_args;
+mod flv_tags;
+mod session;
+mod status;
+
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::broadcast::{Broadcast, unix_millis};
+use crate::cli::{Args, Source};
+use crate::status::{Meter, State};
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,moq_sock=error,moq_tokio::noq=error".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(err) = run(Args::parse()).await {
+        eprintln!("publisher: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let input = input(&args)?;
+    let video = ffmpeg_args::Video {
+        width: args.size.0,
+        height: args.size.1,
+        fps: args.fps,
+        bitrate_kbps: args.bitrate,
+        ..Default::default()
+    };
+    let _ = moq_tokio::crypto::install_default();
+
+    let broadcast = Arc::new(Broadcast::new(&args.name)?);
+    let ffmpeg_args = ffmpeg_args::build(&input, &video, broadcast.base_unix_micros);
+    let (mut ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args)?;
+    eprintln!(
+        "publisher: publishing {:?} ({}x{} {} fps, {} kb/s H.264) to {}",
+        args.name, video.width, video.height, video.fps, video.bitrate_kbps, args.url
+    );
+
+    let meter = Arc::new(Mutex::new(Meter::default()));
+    let (ingest_done, mut ingested) = tokio::sync::oneshot::channel();
+    {
+        let (broadcast, meter) = (broadcast.clone(), meter.clone());
+        std::thread::Builder::new()
+            .name("ingest".into())
+            .spawn(move || {
+                let _ = ingest_done.send(broadcast.ingest(flv, meter));
+            })
+            .context("starting the ingest thread")?;
+    }
+
+    let state = Arc::new(Mutex::new(State::Connecting));
+    let session = tokio::spawn(session::stay_connected(
+        args.url.clone(),
+        broadcast.origin.clone(),
+        state.clone(),
+    ));
+
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let interactive = std::io::stderr().is_terminal();
+    let mut ticks = 0u64;
+    let result = loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                ticks += 1;
+                let state = *state.lock().unwrap_or_else(|p| p.into_inner());
+                let report = meter.lock().unwrap_or_else(|p| p.into_inner()).report(unix_millis(), state);
+                if interactive {
+                    eprint!("\r\x1b[K{report}");
+                } else if ticks.is_multiple_of(5) {
+                    eprintln!("publisher: {report}");
+                }
+            }
+            res = &mut ingested => {
+                let err = match res {
+                    Ok(Ok(())) => ffmpeg.finish(),
+                    Ok(Err(err)) => { ffmpeg.kill(); err }
+                    Err(_) => { ffmpeg.kill(); anyhow::anyhow!("the ingest thread died") }
+                };
+                break Err(err);
+            }
+            res = tokio::signal::ctrl_c() => {
+                res.context("waiting for Ctrl-C")?;
+                ffmpeg.kill();
+                break Ok(());
+            }
+        }
+    };
+    if interactive {
+        eprintln!();
+    }
+    session.abort();
+    broadcast.close();
+    result
+}
+
+/// What ffmpeg should capture, or why it can't here.
+fn input(args: &Args) -> anyhow::Result<ffmpeg_args::Input> {
+    match args.source {
+        Source::Test => Ok(ffmpeg_args::Input::Test),
+        Source::Screen if cfg!(target_os = "linux") => {
+            let display = args
+                .display
+                .clone()
+                .or_else(|| std::env::var("DISPLAY").ok())
+                .unwrap_or_else(|| ":0".into());
+            Ok(ffmpeg_args::Input::X11 { display })
+        }
+        Source::Screen => anyhow::bail!(
+            "--source screen supports Linux (X11) so far; Windows and macOS capture are coming. \
+             Use --source test meanwhile"
+        ),
+    }
+}

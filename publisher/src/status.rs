@@ -1,0 +1,156 @@
+//! The publisher's live status: what it is doing and how the stream is flowing.
+//!
+//! [`Meter`] is pure: frames are recorded with the time they were read, and [`Meter::report`]
+//! summarises the last reporting window. The caller prints [`Report`]'s one-line `Display`.
+
+use std::fmt;
+
+/// What the publisher is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Live,
+    Reconnecting,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Connecting => "connecting",
+            State::Live => "live",
+            State::Reconnecting => "reconnecting",
+        })
+    }
+}
+
+/// Frame counters over a reporting window.
+#[derive(Debug, Default)]
+pub struct Meter {
+    total_frames: u64,
+    window_start_ms: Option<u64>,
+    window_frames: u64,
+    window_bytes: u64,
+    /// Capture → read latencies in this window (ms); a second of frames at most.
+    window_ingest_ms: Vec<f64>,
+}
+
+/// A summary of one window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub state: State,
+    pub fps: f64,
+    pub kbps: f64,
+    pub frames: u64,
+    /// Median capture → read latency in the window, when frames carried capture times.
+    pub ingest_ms: Option<f64>,
+}
+
+impl Meter {
+    /// A frame of `bytes` was read at `now_ms`, `ingest_ms` after it was captured.
+    pub fn frame(&mut self, now_ms: u64, bytes: usize, ingest_ms: Option<f64>) {
+        self.window_start_ms.get_or_insert(now_ms);
+        self.total_frames += 1;
+        self.window_frames += 1;
+        self.window_bytes += bytes as u64;
+        if let Some(ms) = ingest_ms {
+            self.window_ingest_ms.push(ms);
+        }
+    }
+
+    /// Summarise the window that ends at `now_ms` and start a new one.
+    pub fn report(&mut self, now_ms: u64, state: State) -> Report {
+        let seconds = self
+            .window_start_ms
+            .map(|start| now_ms.saturating_sub(start) as f64 / 1000.0)
+            .filter(|s| *s > 0.0);
+        let (fps, kbps) = match seconds {
+            Some(s) => (
+                self.window_frames as f64 / s,
+                self.window_bytes as f64 * 8.0 / 1000.0 / s,
+            ),
+            None => (0.0, 0.0),
+        };
+        let ingest_ms = median(&mut self.window_ingest_ms);
+        self.window_start_ms = Some(now_ms);
+        self.window_frames = 0;
+        self.window_bytes = 0;
+        self.window_ingest_ms.clear();
+        Report {
+            state,
+            fps,
+            kbps,
+            frames: self.total_frames,
+            ingest_ms,
+        }
+    }
+}
+
+fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    Some(values[values.len() / 2])
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:<12} {:5.1} fps  {:6.2} Mb/s  {:>8} frames",
+            self.state,
+            self.fps,
+            self.kbps / 1000.0,
+            self.frames
+        )?;
+        if let Some(ms) = self.ingest_ms {
+            write!(f, "  ingest {ms:.1} ms")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_rate_bitrate_and_median_ingest_over_the_window() {
+        let mut meter = Meter::default();
+        for i in 0..60u64 {
+            meter.frame(1000 + i * 1000 / 60, 10_000, Some((i % 10) as f64));
+        }
+        let report = meter.report(2000, State::Live);
+        assert!((report.fps - 60.0).abs() < 0.01, "{report:?}");
+        assert!((report.kbps - 4800.0).abs() < 0.1, "{report:?}");
+        assert_eq!(report.frames, 60);
+        assert_eq!(report.ingest_ms, Some(5.0));
+        let line = report.to_string();
+        assert!(line.starts_with("live"), "{line}");
+        assert!(
+            line.contains("60.0 fps")
+                && line.contains("4.80 Mb/s")
+                && line.contains("ingest 5.0 ms"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_new_window_starts_after_each_report_and_totals_keep_counting() {
+        let mut meter = Meter::default();
+        meter.frame(0, 100, None);
+        meter.report(1000, State::Live);
+        let idle = meter.report(2000, State::Reconnecting);
+        assert_eq!(
+            (idle.fps, idle.kbps, idle.frames, idle.ingest_ms),
+            (0.0, 0.0, 1, None)
+        );
+        assert!(idle.to_string().starts_with("reconnecting"));
+    }
+
+    #[test]
+    fn no_frames_yet_reports_zero_not_nan() {
+        let report = Meter::default().report(5000, State::Connecting);
+        assert_eq!((report.fps, report.kbps), (0.0, 0.0));
+    }
+}

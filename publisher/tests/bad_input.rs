@@ -1,0 +1,101 @@
+//! What a user sees when something is wrong: no ffmpeg, no relay, a source that doesn't exist.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn publisher() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_publisher"));
+    command.stdin(Stdio::null());
+    command
+}
+
+#[test]
+fn missing_ffmpeg_says_how_to_get_it() {
+    let out = publisher()
+        .args([
+            "--ffmpeg",
+            "/nonexistent/ffmpeg",
+            "--url",
+            "http://localhost:9/anon",
+        ])
+        .output()
+        .expect("run publisher");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ffmpeg not found"), "{stderr}");
+    assert!(
+        stderr.contains("apt install ffmpeg") && stderr.contains("--ffmpeg PATH"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn unknown_source_is_a_usage_error() {
+    let out = publisher()
+        .args(["--source", "webcam"])
+        .output()
+        .expect("run publisher");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("invalid value 'webcam'"), "{stderr}");
+    assert!(
+        stderr.contains("test") && stderr.contains("screen"),
+        "lists the choices: {stderr}"
+    );
+}
+
+#[test]
+fn unreachable_relay_is_retried_with_growing_backoff_and_reported() {
+    // Nothing listens on this port: reserve it, then let it go.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/anon");
+    let mut child = publisher()
+        .args(["--url", &url, "--name", "nowhere"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run publisher");
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+
+    let mut retries = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while retries.len() < 3 && Instant::now() < deadline {
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_millis(200))
+            && line.contains("relay unreachable")
+        {
+            retries.push(line);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        retries.len(),
+        3,
+        "expected three reported retries, got {retries:?}"
+    );
+    assert!(
+        retries[0].contains("retrying in 0.5 s (attempt 2)"),
+        "{}",
+        retries[0]
+    );
+    assert!(
+        retries[1].contains("retrying in 1.0 s (attempt 3)"),
+        "{}",
+        retries[1]
+    );
+    assert!(
+        retries[2].contains("retrying in 2.0 s (attempt 4)"),
+        "{}",
+        retries[2]
+    );
+}

@@ -1,0 +1,51 @@
+//! Shared by the publisher's integration tests: an in-process development relay on free ports,
+//! and the publisher binary as a child process that is killed when dropped.
+
+use std::process::{Child, Command, Stdio};
+
+pub async fn start_relay() -> anyhow::Result<relay::Running> {
+    // The dev relay serves the fingerprint over TCP on the QUIC port number, so pick a port free
+    // for both; retry if another process grabs it in between.
+    let mut last = None;
+    for _ in 0..5 {
+        let port = free_port()?;
+        let options = relay::Options {
+            relay: relay::dev::config(port)?,
+            http_port: 0,
+            dirs: relay::site::Dirs::from_checkout(),
+        };
+        match relay::Running::start(options).await {
+            Ok(running) => return Ok(running),
+            Err(err) => last = Some(err),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no free port")))
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let udp = std::net::UdpSocket::bind("[::]:0")?;
+    let port = udp.local_addr()?.port();
+    std::net::TcpListener::bind(("::", port))?;
+    Ok(port)
+}
+
+/// The publisher binary, running.
+pub struct Publisher(Child);
+
+impl Publisher {
+    pub fn start(args: &[&str]) -> anyhow::Result<Self> {
+        Ok(Self(
+            Command::new(env!("CARGO_BIN_EXE_publisher"))
+                .args(args)
+                .stdin(Stdio::null())
+                .spawn()?,
+        ))
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,62 @@
+//! The viewer's web server: `www/` at `/`, the built viewer (wasm + JS glue) at `/pkg/`, and the
+//! relay's own public routes (`/certificate.sha256`, `/health`, `/announced`) beside them, so a
+//! page served from here can pin the development certificate with a same-origin fetch.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use tower_http::services::ServeDir;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// Where the files the site serves live on disk.
+#[derive(Clone, Debug)]
+pub struct Dirs {
+    /// The page (`www/` in the repository).
+    pub www: PathBuf,
+    /// The built viewer: `cargo xtask build-web` writes it to `target/web/`.
+    pub pkg: PathBuf,
+}
+
+impl Dirs {
+    /// The repository's own `www/` and `target/web/`, found from the current directory or, for a
+    /// binary run from elsewhere, from where this crate was built.
+    pub fn from_checkout() -> Self {
+        let root = [
+            PathBuf::from("."),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+        ]
+        .into_iter()
+        .find(|dir| dir.join("www").is_dir())
+        .unwrap_or_else(|| PathBuf::from("."));
+        Self {
+            www: root.join("www"),
+            pkg: root.join("target").join("web"),
+        }
+    }
+}
+
+/// The site's router: the relay's public routes plus the static files.
+///
+/// `relay_routes` is `moq_relay::web::Web::routes()`; it must not hold a catch-all route (the
+/// development config turns the WebSocket fallback off for that reason).
+pub fn router(relay_routes: Router, dirs: &Dirs) -> Router {
+    let pkg = ServeDir::new(&dirs.pkg).not_found_service(axum::routing::get(viewer_not_built));
+    relay_routes
+        .nest_service("/pkg", pkg)
+        .fallback_service(ServeDir::new(&dirs.www))
+        // A rebuilt viewer must reach the next page load: revalidate every time (cheap on a LAN,
+        // and the files are small).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ))
+}
+
+async fn viewer_not_built() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        "the viewer is not built: run `cargo xtask build-web` in the repository\n",
+    )
+}
