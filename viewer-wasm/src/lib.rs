@@ -1,0 +1,25 @@
+//! The browser viewer: subscribes to a hang broadcast over moq-lite (WebTransport), decodes
+//! its H.264 video with WebCodecs and paints the newest frame on every animation frame.
+//!
+//! The playout core is plain Rust that builds and tests on any host:
+//! [`catalog`], [`snapshot`] and [`selection`] (what to play), [`container`] and [`clock`]
+//! (reading frames and their capture time), [`playout`] (what to decode, what to paint),
+//! [`stats`], [`telemetry`] and [`state`] (what `stats()` reports), [`relay_url`] and
+//! [`reconnect`] (where and when to dial). The browser glue (WebTransport, WebCodecs, canvas,
+//! the `Viewer` class exported to JavaScript) is compiled for wasm32 only.
+
+pub mod catalog;
+pub mod clock;
+pub mod container;
+mod hex;
+pub mod playout;
+pub mod reconnect;
+pub mod relay_url;
+pub mod selection;
+pub mod snapshot;
+pub mod state;
+pub mod stats;
+pub mod telemetry;
+
+#[cfg(target_arch = "wasm32")]
+mod web;

@@ -1,0 +1,149 @@
+//! Picks the video rendition to play from what the browser says it can decode: the best-ranked
+//! rendition it decodes in hardware, else the best it decodes at all; and, when there is none,
+//! says why in one line for the page to show.
+
+use crate::catalog::Rendition;
+
+/// The `hardwareAcceleration` a decoder is configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceleration {
+    PreferHardware,
+    /// Let the browser choose; in practice software when no hardware decoder exists.
+    NoPreference,
+}
+
+impl Acceleration {
+    /// The WebCodecs spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Acceleration::PreferHardware => "prefer-hardware",
+            Acceleration::NoPreference => "no-preference",
+        }
+    }
+}
+
+/// What the viewer learned about one rendition, in rank order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// The viewer can't play it whatever the browser supports (container, location).
+    Unplayable(String),
+    /// `VideoDecoder.isConfigSupported` answers for each acceleration preference.
+    Browser { hardware: bool, software: bool },
+}
+
+/// The rendition to play: its index in rank order and how to configure the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub index: usize,
+    pub acceleration: Acceleration,
+}
+
+/// Hardware first across all renditions, then software, each in rank order.
+pub fn choose(verdicts: &[Verdict]) -> Option<Choice> {
+    let supported = |wanted: Acceleration| {
+        verdicts.iter().position(|verdict| match (verdict, wanted) {
+            (Verdict::Browser { hardware, .. }, Acceleration::PreferHardware) => *hardware,
+            (Verdict::Browser { software, .. }, Acceleration::NoPreference) => *software,
+            (Verdict::Unplayable(_), _) => false,
+        })
+    };
+    [Acceleration::PreferHardware, Acceleration::NoPreference]
+        .into_iter()
+        .find_map(|acceleration| {
+            supported(acceleration).map(|index| Choice {
+                index,
+                acceleration,
+            })
+        })
+}
+
+/// The message for a catalog with nothing playable, naming each rendition and why.
+pub fn nothing_playable(ranked: &[(&str, &Rendition)], verdicts: &[Verdict]) -> String {
+    if ranked.is_empty() {
+        return "undecodable catalog: the broadcast has no video rendition".into();
+    }
+    let reasons: Vec<String> = ranked
+        .iter()
+        .zip(verdicts)
+        .map(|((name, rendition), verdict)| {
+            let why = match verdict {
+                Verdict::Unplayable(reason) => reason.as_str(),
+                Verdict::Browser { .. } => "this browser cannot decode it",
+            };
+            format!("{name} ({}): {why}", rendition.describe())
+        })
+        .collect();
+    format!(
+        "undecodable catalog: no playable video rendition: {}",
+        reasons.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    fn browser(hardware: bool, software: bool) -> Verdict {
+        Verdict::Browser { hardware, software }
+    }
+
+    #[test]
+    fn prefers_hardware_over_rank() {
+        let verdicts = [browser(false, true), browser(true, true)];
+        assert_eq!(
+            choose(&verdicts),
+            Some(Choice {
+                index: 1,
+                acceleration: Acceleration::PreferHardware
+            })
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_best_software_rendition() {
+        // Headless Chromium: hardware always false.
+        let verdicts = [
+            Verdict::Unplayable("cmaf".into()),
+            browser(false, true),
+            browser(false, true),
+        ];
+        assert_eq!(
+            choose(&verdicts),
+            Some(Choice {
+                index: 1,
+                acceleration: Acceleration::NoPreference
+            })
+        );
+        assert_eq!(Acceleration::NoPreference.as_str(), "no-preference");
+    }
+
+    #[test]
+    fn nothing_supported_is_none_with_a_reason_per_rendition() {
+        let catalog: Catalog = serde_json::from_str(
+            r#"{"video":{"renditions":{
+                "hevc": {"codec":"hev1.1.6.L93.B0","codedWidth":1920,"codedHeight":1080},
+                "frag": {"codec":"avc1.640028","container":{"kind":"cmaf","init":""}}
+            }}}"#,
+        )
+        .expect("parses");
+        let ranked = catalog.ranked_video();
+        let verdicts = [
+            browser(false, false),
+            Verdict::Unplayable("container \"cmaf\" is not supported".into()),
+        ];
+        assert_eq!(choose(&verdicts), None);
+        let message = nothing_playable(&ranked, &verdicts);
+        assert_eq!(
+            message,
+            "undecodable catalog: no playable video rendition: hevc (hev1.1.6.L93.B0 1920x1080): \
+             this browser cannot decode it; frag (avc1.640028): container \"cmaf\" is not supported"
+        );
+    }
+
+    #[test]
+    fn no_video_at_all_says_so() {
+        assert_eq!(choose(&[]), None);
+        assert!(nothing_playable(&[], &[]).contains("no video rendition"));
+    }
+}

@@ -1,0 +1,217 @@
+//! Everything `stats()` reports, updated by the playback glue as frames move through: the
+//! lifecycle state, frame counters, the playing rendition, end-to-end latency and decode time.
+
+use crate::clock::Clock;
+use crate::selection::Acceleration;
+use crate::state::{Event, Status};
+use crate::stats::{DecodeTimes, Summary, Window};
+
+/// Samples kept for the percentiles: about five seconds at 60 fps.
+pub const WINDOW: usize = 300;
+
+/// Frame counts since the viewer was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Non-empty frames read from the video track.
+    pub received: u64,
+    /// Frames the decoder output.
+    pub decoded: u64,
+    /// Frames painted to the canvas.
+    pub rendered: u64,
+    /// Frames never painted: skipped before decoding or overtaken after it.
+    pub dropped: u64,
+    /// Decoder failures recovered from (rebuilt decoder, resumed at a keyframe).
+    pub decoder_errors: u64,
+}
+
+/// A point-in-time copy of the telemetry, for `stats()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub state: &'static str,
+    pub error: Option<String>,
+    pub codec: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub acceleration: Option<&'static str>,
+    pub counters: Counters,
+    pub latency_ms: Summary,
+    pub decode_ms: Summary,
+}
+
+/// The live telemetry of one viewer.
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    pub status: Status,
+    pub counters: Counters,
+    codec: Option<String>,
+    size: Option<(u32, u32)>,
+    acceleration: Option<Acceleration>,
+    clock: Option<Clock>,
+    latency: Window,
+    decode: Window,
+    in_flight: DecodeTimes,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Self {
+            status: Status::default(),
+            counters: Counters::default(),
+            codec: None,
+            size: None,
+            acceleration: None,
+            clock: None,
+            latency: Window::new(WINDOW),
+            decode: Window::new(WINDOW),
+            in_flight: DecodeTimes::default(),
+        }
+    }
+}
+
+/// The rendition playback starts on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Playing<'a> {
+    pub codec: &'a str,
+    pub size: Option<(u32, u32)>,
+    pub acceleration: Acceleration,
+    pub clock: Option<Clock>,
+}
+
+impl Telemetry {
+    /// A rendition was chosen and subscribed: the viewer is live, and the percentiles start over.
+    pub fn playing(&mut self, playing: Playing<'_>) {
+        self.codec = Some(playing.codec.to_owned());
+        self.size = playing.size;
+        self.acceleration = Some(playing.acceleration);
+        self.clock = playing.clock;
+        self.latency.clear();
+        self.decode.clear();
+        self.in_flight.clear();
+        self.status.on(Event::Playing);
+    }
+
+    /// A chunk stamped `timestamp_us` was passed to `decode()` at `now_ms` (monotonic).
+    pub fn submitted(&mut self, timestamp_us: f64, now_ms: f64) {
+        self.in_flight.submitted(timestamp_us, now_ms);
+    }
+
+    /// The decoder output the frame stamped `timestamp_us` at `now_ms` (same clock as submit).
+    pub fn decoded(&mut self, timestamp_us: f64, now_ms: f64) {
+        self.counters.decoded += 1;
+        if let Some(took) = self.in_flight.completed(timestamp_us, now_ms) {
+            self.decode.push(took);
+        }
+    }
+
+    /// The decoder was reset: nothing in flight will come out.
+    pub fn decoder_reset(&mut self) {
+        self.in_flight.clear();
+    }
+
+    /// The frame stamped `timestamp_us` reached the canvas at `now_unix_ms` (wall clock).
+    pub fn painted(&mut self, timestamp_us: f64, now_unix_ms: f64, size: (u32, u32)) {
+        self.counters.rendered += 1;
+        self.size = Some(size);
+        if let Some(clock) = self.clock {
+            self.latency
+                .push(now_unix_ms - clock.sender_unix_ms(timestamp_us));
+        }
+    }
+
+    pub fn report(&mut self) -> Report {
+        Report {
+            state: self.status.state().as_str(),
+            error: self.status.error().map(str::to_owned),
+            codec: self.codec.clone(),
+            width: self.size.map(|(width, _)| width),
+            height: self.size.map(|(_, height)| height),
+            acceleration: self.acceleration.map(Acceleration::as_str),
+            counters: self.counters,
+            latency_ms: self.latency.summary(),
+            decode_ms: self.decode.summary(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MOQ_EPOCH_UNIX_MILLIS;
+
+    fn live() -> Telemetry {
+        let mut telemetry = Telemetry::default();
+        telemetry.status.on(Event::Connected);
+        telemetry.playing(Playing {
+            codec: "avc1.640020",
+            size: Some((1280, 720)),
+            acceleration: Acceleration::NoPreference,
+            // Timestamp zero at the moq epoch itself.
+            clock: Some(Clock::new(0, 1_000_000).expect("clock")),
+        });
+        telemetry
+    }
+
+    #[test]
+    fn a_fresh_viewer_reports_nothing_known() {
+        let report = Telemetry::default().report();
+        assert_eq!(report.state, "connecting");
+        assert_eq!(
+            (report.codec, report.width, report.error),
+            (None, None, None)
+        );
+        assert_eq!(report.latency_ms, Summary::default());
+        assert_eq!(report.decode_ms, Summary::default());
+    }
+
+    #[test]
+    fn latency_is_paint_wall_clock_minus_sender_wall_clock() {
+        let mut telemetry = live();
+        // Frame captured 2 s after timestamp zero, painted 35 ms later.
+        telemetry.painted(2_000_000.0, MOQ_EPOCH_UNIX_MILLIS + 2_035.0, (1280, 720));
+        let report = telemetry.report();
+        assert_eq!(report.state, "live");
+        assert_eq!(report.counters.rendered, 1);
+        let last = report.latency_ms.last.expect("measured");
+        assert!((last - 35.0).abs() < 1e-3, "{last}");
+        assert_eq!(report.codec.as_deref(), Some("avc1.640020"));
+        assert_eq!((report.width, report.height), (Some(1280), Some(720)));
+        assert_eq!(report.acceleration, Some("no-preference"));
+    }
+
+    #[test]
+    fn no_clock_means_no_latency() {
+        let mut telemetry = Telemetry::default();
+        telemetry.playing(Playing {
+            codec: "avc1.640020",
+            size: None,
+            acceleration: Acceleration::PreferHardware,
+            clock: None,
+        });
+        telemetry.painted(0.0, 1.0, (640, 360));
+        let report = telemetry.report();
+        assert_eq!(report.latency_ms.last, None);
+        assert_eq!(report.width, Some(640));
+    }
+
+    #[test]
+    fn decode_time_is_output_minus_submit() {
+        let mut telemetry = live();
+        telemetry.submitted(0.0, 100.0);
+        telemetry.submitted(16_667.0, 116.0);
+        telemetry.decoded(0.0, 104.0);
+        telemetry.decoded(16_667.0, 122.0);
+        let report = telemetry.report();
+        assert_eq!(report.counters.decoded, 2);
+        assert_eq!(report.decode_ms.p50, Some(4.0));
+        assert_eq!(report.decode_ms.p95, Some(6.0));
+
+        telemetry.submitted(33_333.0, 130.0);
+        telemetry.decoder_reset();
+        telemetry.decoded(33_333.0, 140.0);
+        assert_eq!(
+            telemetry.report().decode_ms.last,
+            Some(6.0),
+            "reset forgets in-flight chunks"
+        );
+    }
+}

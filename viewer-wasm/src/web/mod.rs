@@ -1,0 +1,104 @@
+//! The browser glue, wasm32 only: the `Viewer` class JavaScript constructs, wiring the
+//! connection task, the decoder and the paint loop to one shared state.
+
+mod broadcast;
+mod catalog_track;
+mod connection;
+mod decoder;
+mod render;
+mod report;
+mod shared;
+mod video_track;
+
+use std::rc::Rc;
+
+use futures::future::{AbortHandle, Abortable};
+use js_sys::Reflect;
+use wasm_bindgen::prelude::*;
+use web_sys::HtmlCanvasElement;
+
+use render::RenderLoop;
+use shared::Shared;
+
+/// The broadcast watched when the options name none.
+const DEFAULT_NAME: &str = "screen";
+
+/// A live viewer painting one broadcast into one canvas.
+///
+/// ```js
+/// const viewer = new Viewer(canvas, { url: "http://localhost:4443/anon", name: "screen" });
+/// viewer.stats(); // { state: "live", latencyMs: { last, p50, p95 }, … }
+/// viewer.close();
+/// ```
+#[wasm_bindgen]
+pub struct Viewer {
+    shared: Rc<Shared>,
+    connection: AbortHandle,
+    render: RenderLoop,
+}
+
+#[wasm_bindgen]
+impl Viewer {
+    /// Start watching. `options.url` is the relay (`http://host:port/path` for a development
+    /// relay with a self-signed certificate, or `https://…`); it defaults to port 4443 path
+    /// `/anon` on the page's host. `options.name` is the broadcast, `"screen"` by default.
+    #[wasm_bindgen(constructor)]
+    pub fn new(canvas: HtmlCanvasElement, options: JsValue) -> Result<Viewer, JsError> {
+        let window = web_sys::window().ok_or_else(|| JsError::new("the viewer needs a window"))?;
+        let performance = window
+            .performance()
+            .ok_or_else(|| JsError::new("the viewer needs window.performance"))?;
+        let url = match option(&options, "url") {
+            Some(url) => url,
+            None => {
+                let host = window
+                    .location()
+                    .hostname()
+                    .map_err(|_| JsError::new("the page has no hostname"))?;
+                format!("http://{host}:4443/anon")
+            }
+        };
+        let name = option(&options, "name").unwrap_or_else(|| DEFAULT_NAME.to_owned());
+
+        let shared = Rc::new(Shared::new(performance));
+        let render =
+            RenderLoop::start(window, shared.clone(), canvas).map_err(|err| JsError::new(&err))?;
+        let (connection, registration) = AbortHandle::new_pair();
+        let running = connection::run(shared.clone(), url, name);
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = Abortable::new(running, registration).await;
+        });
+        Ok(Viewer {
+            shared,
+            connection,
+            render,
+        })
+    }
+
+    /// A snapshot of the viewer's state and statistics as a plain object (see the README).
+    pub fn stats(&self) -> js_sys::Object {
+        report::to_object(&self.shared.telemetry.borrow_mut().report())
+    }
+
+    /// Disconnect, stop painting and release every frame. Idempotent.
+    pub fn close(&self) {
+        self.connection.abort();
+        self.render.stop();
+        self.shared.close();
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A non-empty string option.
+fn option(options: &JsValue, key: &str) -> Option<String> {
+    if !options.is_object() {
+        return None;
+    }
+    let value = Reflect::get(options, &key.into()).ok()?.as_string()?;
+    Some(value.trim().to_owned()).filter(|value| !value.is_empty())
+}

@@ -1,0 +1,101 @@
+//! The paint loop: on every animation frame, draw the newest decoded frame to the canvas and
+//! close it. The canvas takes the video's size; the page's CSS scales it to fit.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect};
+use wasm_bindgen::prelude::*;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
+
+use super::decoder::describe;
+use super::shared::Shared;
+
+type Callback = Rc<RefCell<Option<Closure<dyn FnMut()>>>>;
+
+/// A running paint loop; [`RenderLoop::stop`] ends it.
+pub struct RenderLoop {
+    window: Window,
+    callback: Callback,
+    request: Rc<Cell<i32>>,
+}
+
+impl RenderLoop {
+    pub fn start(
+        window: Window,
+        shared: Rc<Shared>,
+        canvas: HtmlCanvasElement,
+    ) -> Result<Self, String> {
+        let context = context(&canvas)?;
+        let callback: Callback = Rc::default();
+        let request = Rc::new(Cell::new(0));
+        let tick = {
+            let (window, callback, request) = (window.clone(), callback.clone(), request.clone());
+            Closure::<dyn FnMut()>::new(move || {
+                paint(&shared, &canvas, &context);
+                if let Some(tick) = callback.borrow().as_ref() {
+                    request.set(
+                        window
+                            .request_animation_frame(tick.as_ref().unchecked_ref())
+                            .unwrap_or(0),
+                    );
+                }
+            })
+        };
+        let id = window
+            .request_animation_frame(tick.as_ref().unchecked_ref())
+            .map_err(describe)?;
+        request.set(id);
+        *callback.borrow_mut() = Some(tick);
+        Ok(Self {
+            window,
+            callback,
+            request,
+        })
+    }
+
+    /// Cancel the pending animation frame, then free the callback it would have run.
+    pub fn stop(&self) {
+        let _ = self.window.cancel_animation_frame(self.request.get());
+        self.callback.borrow_mut().take();
+    }
+}
+
+/// A 2D context without alpha, asking for the low-latency (desynchronized) path.
+fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
+    let options = Object::new();
+    let _ = Reflect::set(&options, &"alpha".into(), &false.into());
+    let _ = Reflect::set(&options, &"desynchronized".into(), &true.into());
+    canvas
+        .get_context_with_context_options("2d", &options)
+        .map_err(describe)?
+        .ok_or("the canvas has no 2D context")?
+        .dyn_into()
+        .map_err(|_| "the canvas has no 2D context".into())
+}
+
+fn paint(shared: &Shared, canvas: &HtmlCanvasElement, context: &CanvasRenderingContext2d) {
+    let Some(frame) = shared.take_frame() else {
+        return;
+    };
+    let (width, height) = (frame.display_width(), frame.display_height());
+    if canvas.width() != width || canvas.height() != height {
+        canvas.set_width(width);
+        canvas.set_height(height);
+    }
+    let drawn = context.draw_image_with_video_frame_and_dw_and_dh(
+        &frame,
+        0.0,
+        0.0,
+        f64::from(width),
+        f64::from(height),
+    );
+    let now = shared.now_unix_ms();
+    let timestamp_us = frame.timestamp();
+    frame.close();
+    let mut telemetry = shared.telemetry.borrow_mut();
+    match drawn {
+        Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
+        Err(_) => telemetry.counters.dropped += 1,
+    }
+}

@@ -1,0 +1,147 @@
+//! `cargo xtask build-web`: builds the viewer for the browser with nothing but cargo — the
+//! wasm32 build of `viewer-wasm`, then wasm-bindgen (as a library, the exact version the
+//! viewer links) — into `target/web/`, and reports what a browser downloads.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail, ensure};
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use wasm_bindgen_cli_support::Bindgen;
+
+const TARGET: &str = "wasm32-unknown-unknown";
+/// The name the page imports: `/pkg/viewer.js` and `/pkg/viewer_bg.wasm`.
+const OUT_NAME: &str = "viewer";
+
+/// Build the viewer into `<workspace>/target/web/` and print its sizes. `release` builds
+/// the size-optimised `wasm-release` profile; otherwise the dev profile with debug info.
+pub fn build_web(release: bool) -> anyhow::Result<PathBuf> {
+    let root = workspace_root();
+    ensure_target()?;
+
+    let profile = if release { "wasm-release" } else { "dev" };
+    let mut build = Command::new(cargo());
+    build.current_dir(&root).args([
+        "build",
+        "-p",
+        "viewer-wasm",
+        "--target",
+        TARGET,
+        "--profile",
+        profile,
+    ]);
+    // An outer RUSTFLAGS replaces `.cargo/config.toml`'s, which web-transport-wasm needs.
+    if let Ok(flags) = std::env::var("RUSTFLAGS")
+        && !flags.contains("web_sys_unstable_apis")
+    {
+        build.env("RUSTFLAGS", format!("{flags} --cfg=web_sys_unstable_apis"));
+    }
+    run(&mut build)?;
+
+    let profile_dir = if release { "wasm-release" } else { "debug" };
+    let wasm = target_dir(&root)
+        .join(TARGET)
+        .join(profile_dir)
+        .join("viewer_wasm.wasm");
+    ensure!(wasm.exists(), "cargo built no {}", wasm.display());
+
+    let out = root.join("target").join("web");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).with_context(|| format!("clearing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    Bindgen::new()
+        .input_path(&wasm)
+        .out_name(OUT_NAME)
+        .web(true)?
+        .typescript(false)
+        .omit_default_module_path(false)
+        .debug(!release)
+        .keep_debug(!release)
+        .remove_name_section(release)
+        .remove_producers_section(release)
+        .generate(&out)
+        .context("wasm-bindgen")?;
+
+    for size in web_sizes(&out)? {
+        println!(
+            "{:<16} {:>9} bytes raw {:>9} bytes gzip -9",
+            size.name, size.raw, size.gzip
+        );
+    }
+    Ok(out)
+}
+
+/// The download size of one built file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSize {
+    pub name: String,
+    pub raw: u64,
+    /// Gzipped at level 9, as a static asset would be served.
+    pub gzip: u64,
+}
+
+/// Raw and gzip sizes of the viewer's wasm and JS glue in `dir` (a `build_web` output).
+pub fn web_sizes(dir: &Path) -> anyhow::Result<Vec<WebSize>> {
+    [format!("{OUT_NAME}_bg.wasm"), format!("{OUT_NAME}.js")]
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(&name);
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+            gzip.write_all(&bytes)?;
+            let gzip = gzip.finish()?.len() as u64;
+            Ok(WebSize {
+                name,
+                raw: bytes.len() as u64,
+                gzip,
+            })
+        })
+        .collect()
+}
+
+/// Install the wasm32 target through rustup when it is missing (a fresh machine lacks it).
+fn ensure_target() -> anyhow::Result<()> {
+    let listed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    let installed = match listed {
+        Ok(output) if output.status.success() => {
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        }
+        // No rustup: the toolchain is managed some other way; let cargo report a missing target.
+        _ => return Ok(()),
+    };
+    if installed.lines().any(|line| line.trim() == TARGET) {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", TARGET]))
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} failed: {status}");
+    }
+    Ok(())
+}
+
+/// The cargo that runs this xtask, so the same toolchain builds the viewer.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+}
