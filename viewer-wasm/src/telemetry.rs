@@ -3,11 +3,16 @@
 
 use crate::clock::Clock;
 use crate::selection::Acceleration;
-use crate::state::{Event, Status};
+use crate::state::{Event, State, Status};
 use crate::stats::{DecodeTimes, Summary, Window};
 
 /// Samples kept for the percentiles: about five seconds at 60 fps.
 pub const WINDOW: usize = 300;
+
+/// A live broadcast that sends no video for this long has stopped, whatever the relay says
+/// yet (a publisher that dies without saying goodbye stays announced until its connection
+/// times out). Publishers send every frame, even of a still picture, so this is never normal.
+pub const STALL_MS: f64 = 3000.0;
 
 /// Frame counts since the viewer was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +55,10 @@ pub struct Telemetry {
     latency: Window,
     decode: Window,
     in_flight: DecodeTimes,
+    /// When the last video frame arrived (or playback started), monotonic ms.
+    last_frame_ms: f64,
+    /// Whether the viewer went offline because video stopped, rather than by unannouncement.
+    stalled: bool,
 }
 
 impl Default for Telemetry {
@@ -64,6 +73,8 @@ impl Default for Telemetry {
             latency: Window::new(WINDOW),
             decode: Window::new(WINDOW),
             in_flight: DecodeTimes::default(),
+            last_frame_ms: 0.0,
+            stalled: false,
         }
     }
 }
@@ -78,8 +89,9 @@ pub struct Playing<'a> {
 }
 
 impl Telemetry {
-    /// A rendition was chosen and subscribed: the viewer is live, and the percentiles start over.
-    pub fn playing(&mut self, playing: Playing<'_>) {
+    /// A rendition was chosen and subscribed at `now_ms` (monotonic): the viewer is live, and
+    /// the percentiles start over.
+    pub fn playing(&mut self, playing: Playing<'_>, now_ms: f64) {
         self.codec = Some(playing.codec.to_owned());
         self.size = playing.size;
         self.acceleration = Some(playing.acceleration);
@@ -87,7 +99,34 @@ impl Telemetry {
         self.latency.clear();
         self.decode.clear();
         self.in_flight.clear();
+        self.last_frame_ms = now_ms;
+        self.stalled = false;
         self.status.on(Event::Playing);
+    }
+
+    /// The catalog changed without changing the rendition (a publisher restart re-spliced
+    /// into the same subscription): its clock may have moved.
+    pub fn set_clock(&mut self, clock: Option<Clock>) {
+        self.clock = clock;
+    }
+
+    /// A video frame arrived at `now_ms` (monotonic); video that resumes after a stall is live
+    /// again.
+    pub fn received(&mut self, now_ms: f64) {
+        self.counters.received += 1;
+        self.last_frame_ms = now_ms;
+        if self.stalled {
+            self.stalled = false;
+            self.status.on(Event::Playing);
+        }
+    }
+
+    /// Go offline if a live broadcast has sent no video for [`STALL_MS`].
+    pub fn check_stall(&mut self, now_ms: f64) {
+        if self.status.state() == State::Live && now_ms - self.last_frame_ms > STALL_MS {
+            self.stalled = true;
+            self.status.on(Event::Gone);
+        }
     }
 
     /// A chunk stamped `timestamp_us` was passed to `decode()` at `now_ms` (monotonic).
@@ -141,13 +180,16 @@ mod tests {
     fn live() -> Telemetry {
         let mut telemetry = Telemetry::default();
         telemetry.status.on(Event::Connected);
-        telemetry.playing(Playing {
-            codec: "avc1.640020",
-            size: Some((1280, 720)),
-            acceleration: Acceleration::NoPreference,
-            // Timestamp zero at the moq epoch itself.
-            clock: Some(Clock::new(0, 1_000_000).expect("clock")),
-        });
+        telemetry.playing(
+            Playing {
+                codec: "avc1.640020",
+                size: Some((1280, 720)),
+                acceleration: Acceleration::NoPreference,
+                // Timestamp zero at the moq epoch itself.
+                clock: Some(Clock::new(0, 1_000_000).expect("clock")),
+            },
+            0.0,
+        );
         telemetry
     }
 
@@ -181,12 +223,15 @@ mod tests {
     #[test]
     fn no_clock_means_no_latency() {
         let mut telemetry = Telemetry::default();
-        telemetry.playing(Playing {
-            codec: "avc1.640020",
-            size: None,
-            acceleration: Acceleration::PreferHardware,
-            clock: None,
-        });
+        telemetry.playing(
+            Playing {
+                codec: "avc1.640020",
+                size: None,
+                acceleration: Acceleration::PreferHardware,
+                clock: None,
+            },
+            0.0,
+        );
         telemetry.painted(0.0, 1.0, (640, 360));
         let report = telemetry.report();
         assert_eq!(report.latency_ms.last, None);
@@ -213,5 +258,50 @@ mod tests {
             Some(6.0),
             "reset forgets in-flight chunks"
         );
+    }
+
+    #[test]
+    fn video_that_stops_goes_offline_and_comes_back() {
+        let mut telemetry = live();
+        telemetry.received(1_000.0);
+        telemetry.check_stall(1_000.0 + STALL_MS);
+        assert_eq!(telemetry.report().state, "live");
+        telemetry.check_stall(1_001.0 + STALL_MS);
+        assert_eq!(telemetry.report().state, "offline");
+        telemetry.received(9_000.0);
+        let report = telemetry.report();
+        assert_eq!(report.state, "live");
+        assert_eq!(report.counters.received, 2);
+    }
+
+    #[test]
+    fn a_broadcast_that_never_sends_video_goes_offline() {
+        let mut telemetry = live();
+        telemetry.check_stall(STALL_MS + 1.0);
+        assert_eq!(telemetry.report().state, "offline");
+    }
+
+    #[test]
+    fn only_a_stall_is_undone_by_video() {
+        let mut telemetry = live();
+        telemetry.status.on(Event::Gone);
+        telemetry.received(10.0);
+        assert_eq!(
+            telemetry.report().state,
+            "offline",
+            "unannounced stays offline"
+        );
+        telemetry.status.on(Event::Failed("boom".into()));
+        telemetry.check_stall(STALL_MS * 2.0);
+        assert_eq!(telemetry.report().state, "error", "only live can stall");
+    }
+
+    #[test]
+    fn a_new_clock_moves_latency() {
+        let mut telemetry = live();
+        telemetry.set_clock(Some(Clock::new(1_000_000, 1_000_000).expect("clock")));
+        telemetry.painted(0.0, MOQ_EPOCH_UNIX_MILLIS + 1_020.0, (1280, 720));
+        let last = telemetry.report().latency_ms.last.expect("measured");
+        assert!((last - 20.0).abs() < 1e-3, "{last}");
     }
 }

@@ -117,12 +117,16 @@ async fn play(
         let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
         let video = subscribe(&broadcast, &name, subscription).await?;
         let mut decoder = Decoder::new(shared.clone(), config)?;
-        shared.telemetry.borrow_mut().playing(Playing {
+        let playing = Playing {
             codec: &rendition.codec,
             size: rendition.coded_width.zip(rendition.coded_height),
             acceleration,
             clock: catalog.clock,
-        });
+        };
+        shared
+            .telemetry
+            .borrow_mut()
+            .playing(playing, shared.now_ms());
         let mut playback = pin!(video_track::play(shared, video, &mut decoder));
         loop {
             match select(playback.as_mut(), pin!(catalogs.next())).await {

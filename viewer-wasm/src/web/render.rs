@@ -1,5 +1,6 @@
 //! The paint loop: on every animation frame, draw the newest decoded frame to the canvas and
-//! close it. The canvas takes the video's size; the page's CSS scales it to fit.
+//! close it (and notice when video has stopped arriving). The canvas takes the video's size;
+//! the page's CSS scales it to fit.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -11,7 +12,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
 use super::decoder::describe;
 use super::shared::Shared;
 
-type Callback = Rc<RefCell<Option<Closure<dyn FnMut()>>>>;
+type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
 
 /// A running paint loop; [`RenderLoop::stop`] ends it.
 pub struct RenderLoop {
@@ -31,7 +32,9 @@ impl RenderLoop {
         let request = Rc::new(Cell::new(0));
         let tick = {
             let (window, callback, request) = (window.clone(), callback.clone(), request.clone());
-            Closure::<dyn FnMut()>::new(move || {
+            // The argument is the frame's start time on the `performance.now()` clock.
+            Closure::<dyn FnMut(f64)>::new(move |now_ms: f64| {
+                shared.telemetry.borrow_mut().check_stall(now_ms);
                 paint(&shared, &canvas, &context);
                 if let Some(tick) = callback.borrow().as_ref() {
                     request.set(

@@ -15,7 +15,8 @@ use crate::playout::{Admit, Backlog, DecodeGate};
 /// backlog never holds the page's thread for long.
 const YIELD_EVERY: u32 = 8;
 
-/// Play `track` until it ends (`Ok`) or fails.
+/// Play `track` until it ends. A track that fails mid-stream is an end too: its publisher went
+/// away, and the announcements say whether the broadcast comes back.
 pub async fn play(
     shared: &Shared,
     track: track::Subscriber,
@@ -28,8 +29,7 @@ pub async fn play(
         let next = track.next_group().await;
         let mut group = match next {
             Ok(Some(group)) => group,
-            Ok(None) => return Ok(()),
-            Err(err) => return Err(format!("video track failed: {err}")),
+            Ok(None) | Err(_) => return Ok(()),
         };
         // A group read from its start begins with its keyframe.
         let mut keyframe_next = group.index() == 0;
@@ -80,14 +80,14 @@ fn feed(
     chunk: Chunk<'_>,
     backlog: Backlog,
 ) -> Result<(), String> {
+    let now = shared.now_ms();
     let mut telemetry = shared.telemetry.borrow_mut();
-    telemetry.counters.received += 1;
+    telemetry.received(now);
     if decoder.recover()? {
         gate.await_keyframe();
         telemetry.decoder_reset();
         telemetry.counters.decoder_errors += 1;
     }
-    let now = shared.now_ms();
     if gate.admit(chunk.keyframe, backlog, now) == Admit::Skip {
         telemetry.counters.dropped += 1;
         return Ok(());
