@@ -10,7 +10,7 @@ pub enum State {
     WaitingForBroadcast,
     /// Subscribed to a decodable rendition of the broadcast.
     Live,
-    /// The broadcast was here and has gone; waiting for it to return.
+    /// The broadcast was here and has gone (waiting for it to return), or the viewer was closed.
     Offline,
     /// Something failed; [`Status::error`] says what.
     Error,
@@ -42,6 +42,8 @@ pub enum Event {
     Gone,
     /// A failure worth showing: connection lost, catalog undecodable, …
     Failed(String),
+    /// The viewer was closed: nothing is watched any more.
+    Closed,
 }
 
 /// The current state and the last error message.
@@ -72,6 +74,10 @@ impl Status {
 
     pub fn on(&mut self, event: Event) {
         self.state = match (self.state, event) {
+            (_, Event::Closed) => {
+                self.error = None;
+                State::Offline
+            }
             (_, Event::Dialling) => State::Connecting,
             (_, Event::Failed(message)) => {
                 self.error = Some(message);
@@ -158,6 +164,17 @@ mod tests {
         ]);
         assert_eq!(status.state(), State::Offline);
         assert_eq!(status.error(), None);
+    }
+
+    #[test]
+    fn a_closed_viewer_is_offline_whatever_it_was_doing() {
+        assert_eq!(after([Event::Closed]).state(), State::Offline);
+        let status = after([
+            Event::Connected,
+            Event::Failed("boom".into()),
+            Event::Closed,
+        ]);
+        assert_eq!((status.state(), status.error()), (State::Offline, None));
     }
 
     #[test]

@@ -70,5 +70,6 @@ impl Shared {
     pub fn close(&self) {
         self.closed.set(true);
         self.discard_frame();
+        self.on(Event::Closed);
     }
 }

@@ -81,9 +81,11 @@ fn feed(
     backlog: Backlog,
 ) -> Result<(), String> {
     let now = shared.now_ms();
+    // JS is only called with no telemetry borrow held.
+    let rebuilt = decoder.recover()?;
     let mut telemetry = shared.telemetry.borrow_mut();
     telemetry.received(now);
-    if decoder.recover()? {
+    if rebuilt {
         gate.await_keyframe();
         telemetry.decoder_reset();
         telemetry.counters.decoder_errors += 1;
