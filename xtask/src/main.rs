@@ -1,12 +1,23 @@
 //! `cargo xtask …`: the workspace's build, demo, test and benchmark commands, written in Rust
 //! so they run the same on every machine with nothing but cargo installed.
 
+mod bench;
 mod build_web;
+mod chromium;
+mod e2e;
+mod live;
+mod picture;
+mod procstat;
+mod workspace;
+
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(about = "Workspace tasks: build the web viewer, run the demo, the tests and the benchmark")]
+#[command(
+    about = "Workspace tasks: build the web viewer, run the demo, the tests and the benchmark"
+)]
 struct Cli {
     #[command(subcommand)]
     task: Task,
@@ -20,6 +31,18 @@ enum Task {
         #[arg(long)]
         dev: bool,
     },
+    /// Build everything, start the relay (QUIC 4443, page 8080) and a publisher, print the URL to
+    /// open. Ctrl-C stops all.
+    Demo {
+        /// What the publisher captures: `test` (synthetic pattern) or `screen` (this X11 desktop).
+        #[arg(long, default_value = "test")]
+        source: String,
+    },
+    /// Run every test: unit and integration tests (native), then the browser end-to-end tests.
+    Test,
+    /// Measure the live path for 30 s (latency, drops, publisher CPU and memory, viewer size)
+    /// and print a table against the targets.
+    Bench,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +52,30 @@ fn main() -> anyhow::Result<()> {
             println!("viewer built into {}", out.display());
             Ok(())
         }
+        Task::Demo { source } => demo(&source),
+        Task::Test => test(),
+        Task::Bench => bench::run(),
     }
+}
+
+fn demo(source: &str) -> anyhow::Result<()> {
+    build_web::build_web(true)?;
+    live::build_binaries()?;
+    let mut stack = live::Stack::start(Some((4443, 8080)), live::Output::Inherit)?;
+    stack.publish("screen", &["--source", source])?;
+    println!(
+        "\n  Watch: http://localhost:{}/?name=screen\n  (Ctrl-C stops the relay and the publisher)\n",
+        stack.http_port
+    );
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        stack.check_alive()?;
+    }
+}
+
+fn test() -> anyhow::Result<()> {
+    workspace::cargo(&["test", "--workspace"])?;
+    build_web::build_web(true)?;
+    live::build_binaries()?;
+    e2e::run()
 }

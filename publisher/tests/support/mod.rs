@@ -1,7 +1,14 @@
 //! Shared by the publisher's integration tests: an in-process development relay on free ports,
-//! and the publisher binary as a child process that is killed when dropped.
+//! the publisher binary and an X server as child processes (killed when dropped), and a native
+//! subscriber.
+
+mod subscriber;
+mod xvfb;
 
 use std::process::{Child, Command, Stdio};
+
+pub use subscriber::receive;
+pub use xvfb::Xvfb;
 
 pub async fn start_relay() -> anyhow::Result<relay::Running> {
     // The dev relay serves the fingerprint over TCP on the QUIC port number, so pick a port free

@@ -1,0 +1,123 @@
+//! A native MoQ subscriber that reads a hang broadcast back and checks what it gets.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+/// What was read from a broadcast's video track.
+pub struct Received {
+    pub catalog: hang::Catalog,
+    pub frames: usize,
+    pub groups: usize,
+}
+
+/// Connect to `url`, wait for broadcast `name`, and read `want` video frames, checking on the way
+/// that timestamps increase and that every group starts with a keyframe (and only there).
+pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Received> {
+    let origin = moq_tokio::origin::spawn();
+    let mut connect = moq_tokio::connect::Config::default();
+    connect.url = Some(url.parse()?);
+    let client = connect
+        .init(moq_tokio::quic::Config::default())?
+        .with_subscriber(origin.clone());
+    let _connection = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.connect(url.parse::<url::Url>()?).established(),
+    )
+    .await
+    .context("connecting timed out")??;
+
+    let consumer = origin.consume();
+    let mut announced = consumer.announced();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let update = announced.next().await.context("announcements ended")?;
+            if update.prefix.as_str() == name && update.kind.is_active() {
+                return anyhow::Ok(());
+            }
+        }
+    })
+    .await
+    .context("the broadcast was never announced")??;
+    let broadcast = consumer.request_broadcast(name).await?;
+
+    let catalog = read_catalog(&broadcast).await?;
+    let track_name = catalog
+        .video
+        .renditions
+        .keys()
+        .next()
+        .context("the catalog has no video rendition")?
+        .clone();
+    let mut track = broadcast.track(&track_name)?.subscribe(None).await?;
+    let (mut frames, mut groups) = (0, 0);
+    let mut last_timestamp = None;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while frames < want {
+            let mut group = track.recv_group().await?.context("the track ended")?;
+            groups += 1;
+            let mut first = true;
+            loop {
+                let frame = match group.read_frame().await {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    // At the live edge a group superseded by a newer one ends this way.
+                    Err(moq_net::Error::Old) => break,
+                    Err(err) => return Err(err.into()),
+                };
+                let frame = hang::container::Frame::decode(frame.payload)?;
+                if frame.payload.is_empty() {
+                    continue; // the end-of-group marker
+                }
+                let micros = frame.timestamp.as_micros();
+                if let Some(last) = last_timestamp {
+                    anyhow::ensure!(
+                        micros > last,
+                        "timestamps must increase: {last} then {micros}"
+                    );
+                }
+                last_timestamp = Some(micros);
+                anyhow::ensure!(
+                    first == has_idr(&frame.payload),
+                    "group {groups}: a keyframe must start every group, and only start it"
+                );
+                first = false;
+                frames += 1;
+            }
+        }
+        anyhow::Ok(())
+    })
+    .await
+    .with_context(|| format!("only {frames} frames arrived within 30 s"))??;
+    Ok(Received {
+        catalog,
+        frames,
+        groups,
+    })
+}
+
+async fn read_catalog(broadcast: &moq_net::broadcast::Consumer) -> anyhow::Result<hang::Catalog> {
+    let mut track = broadcast
+        .track(hang::Catalog::DEFAULT_NAME)?
+        .subscribe(None)
+        .await?;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        let mut group = track.recv_group().await?.context("no catalog group")?;
+        let frame = group.read_frame().await?.context("empty catalog group")?;
+        Ok(hang::Catalog::from_slice(&frame.payload)?)
+    })
+    .await
+    .context("no catalog within 20 s")?
+}
+
+/// Whether an AVCC (4-byte length-prefixed) access unit holds an IDR slice.
+fn has_idr(mut data: &[u8]) -> bool {
+    while data.len() > 4 {
+        let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        if data[4] & 0x1f == 5 {
+            return true;
+        }
+        data = &data[(4 + len).min(data.len())..];
+    }
+    false
+}

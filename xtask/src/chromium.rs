@@ -1,0 +1,238 @@
+//! Headless Chromium (Debian's `chromium`) driven over the DevTools protocol: launch it with a
+//! fresh profile, open a page, evaluate JavaScript, take screenshots, throttle the CPU.
+//!
+//! Raw CDP over one websocket to the page target, synchronous: the tests ask one thing at a time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use serde_json::{Value, json};
+use tungstenite::stream::MaybeTlsStream;
+use tungstenite::{Message, WebSocket};
+
+/// Where Debian puts the real binary (the /usr/bin wrapper adds flags and noise).
+const BINARIES: [&str; 3] = [
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+];
+
+/// A running headless Chromium with one page open.
+pub struct Chromium {
+    process: Child,
+    profile: PathBuf,
+    page: WebSocket<MaybeTlsStream<TcpStream>>,
+    next_id: u64,
+}
+
+impl Chromium {
+    /// Launch Chromium and attach to its first page.
+    pub fn launch() -> anyhow::Result<Self> {
+        let binary = BINARIES
+            .iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .context("Chromium not found: install Debian's `chromium` package (apt-get install chromium)")?;
+        let profile =
+            std::env::temp_dir().join(format!("xtask-chromium-{}-{}", std::process::id(), nanos()));
+        std::fs::create_dir_all(&profile)?;
+        let mut command = Command::new(binary);
+        command
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-default-apps",
+                "--disable-extensions",
+                "--mute-audio",
+                "--autoplay-policy=no-user-gesture-required",
+                "--window-size=1280,900",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let process = command
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+
+        let port = wait_for_port(&profile.join("DevToolsActivePort"))?;
+        let page_url = page_websocket(port)?;
+        let (page, _) =
+            tungstenite::connect(page_url.as_str()).context("connecting to the page's DevTools")?;
+        let mut chromium = Self {
+            process,
+            profile,
+            page,
+            next_id: 0,
+        };
+        chromium.call("Page.enable", json!({}))?;
+        chromium.call("Runtime.enable", json!({}))?;
+        Ok(chromium)
+    }
+
+    /// Send one CDP command and wait for its result (events in between are ignored).
+    pub fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let request = json!({"id": id, "method": method, "params": params});
+        self.page.send(Message::Text(request.to_string().into()))?;
+        loop {
+            let message = self
+                .page
+                .read()
+                .with_context(|| format!("waiting for {method}"))?;
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let reply: Value = serde_json::from_str(&text)?;
+            if reply["id"].as_u64() != Some(id) {
+                continue;
+            }
+            if let Some(error) = reply.get("error") {
+                bail!("{method} failed: {error}");
+            }
+            return Ok(reply["result"].clone());
+        }
+    }
+
+    pub fn navigate(&mut self, url: &str) -> anyhow::Result<()> {
+        self.call("Page.navigate", json!({"url": url}))?;
+        Ok(())
+    }
+
+    /// Evaluate `expression` in the page (awaiting a returned promise) and return its value.
+    pub fn evaluate(&mut self, expression: &str) -> anyhow::Result<Value> {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        )?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("`{expression}` threw: {exception}");
+        }
+        Ok(result["result"]["value"].clone())
+    }
+
+    /// `window.viewer.stats()`, or `None` while the page has not created the viewer yet.
+    pub fn viewer_stats(&mut self) -> anyhow::Result<Option<Value>> {
+        let stats = self.evaluate("window.viewer ? window.viewer.stats() : null")?;
+        Ok((!stats.is_null()).then_some(stats))
+    }
+
+    /// Poll the viewer's stats until `done` accepts them or `timeout` passes; returns the last.
+    pub fn wait_for_stats(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&Value) -> bool,
+    ) -> anyhow::Result<Option<Value>> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        while Instant::now() < deadline {
+            if let Some(stats) = self.viewer_stats()? {
+                let finished = done(&stats);
+                last = Some(stats);
+                if finished {
+                    break;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(last)
+    }
+
+    /// A PNG screenshot of the element matched by `selector`.
+    pub fn screenshot(&mut self, selector: &str) -> anyhow::Result<Vec<u8>> {
+        let rect = self.evaluate(&format!(
+            "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+             return {{x: r.x, y: r.y, width: r.width, height: r.height}}; }})()"
+        ))?;
+        let result = self.call(
+            "Page.captureScreenshot",
+            json!({"format": "png", "clip": {
+                "x": rect["x"], "y": rect["y"], "width": rect["width"], "height": rect["height"], "scale": 1
+            }}),
+        )?;
+        let data = result["data"].as_str().context("screenshot without data")?;
+        Ok(base64::engine::general_purpose::STANDARD.decode(data)?)
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        {
+            // The whole process group: Chromium's renderers and GPU process too.
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", self.process.id())])
+                .status();
+        }
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+fn wait_for_port(file: &Path) -> anyhow::Result<u16> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(file)
+            && let Some(port) = text.lines().next().and_then(|l| l.trim().parse().ok())
+        {
+            return Ok(port);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("Chromium did not open its DevTools port within 20 s")
+}
+
+/// The DevTools websocket URL of the first page target.
+fn page_websocket(port: u16) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let targets: Value = serde_json::from_str(&http_get(port, "/json/list")?)?;
+        let page = targets
+            .as_array()
+            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+            .and_then(|t| t["webSocketDebuggerUrl"].as_str());
+        if let Some(url) = page {
+            return Ok(url.to_string());
+        }
+        if Instant::now() > deadline {
+            bail!("Chromium has no page target");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 2 {
+        line.clear();
+    }
+    let mut body = String::new();
+    reader.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+fn nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}

@@ -1,0 +1,155 @@
+//! End-to-end tests in a real headless Chromium against the real relay and publisher (release
+//! builds, real ffmpeg). Each test prints one line; the run ends with `N passed, M failed`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use serde_json::Value;
+
+use crate::chromium::Chromium;
+use crate::live::{Output, Stack};
+use crate::picture;
+
+type Test = fn() -> anyhow::Result<()>;
+
+const TESTS: [(&str, Test); 2] = [
+    (
+        "plays_a_live_stream_with_latency_and_a_real_picture",
+        plays_a_live_stream,
+    ),
+    (
+        "waits_for_a_broadcast_then_plays_it",
+        waits_for_a_broadcast_then_plays,
+    ),
+];
+
+/// Run every browser test; fails if any failed.
+pub fn run() -> anyhow::Result<()> {
+    let mut failed = 0;
+    for (name, test) in TESTS {
+        let started = Instant::now();
+        match test() {
+            Ok(()) => println!(
+                "e2e {name} ... ok ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            ),
+            Err(err) => {
+                failed += 1;
+                println!("e2e {name} ... FAILED: {err:#}");
+            }
+        }
+    }
+    println!("e2e: {} passed, {failed} failed", TESTS.len() - failed);
+    ensure!(failed == 0, "{failed} browser test(s) failed");
+    Ok(())
+}
+
+fn plays_a_live_stream() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("e2e", &["--source", "test"])?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&stack.page_url("e2e"))?;
+
+    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s["state"] == "live")?;
+    ensure!(
+        live.as_ref().is_some_and(|s| s["state"] == "live"),
+        "never went live: {}",
+        describe(&live)
+    );
+    let live_at = Instant::now();
+    let stats = chromium.wait_for_stats(Duration::from_secs(15), |s| {
+        number(s, "framesRendered") >= 200.0
+    })?;
+    stack.check_alive()?;
+    let stats = stats.context("no stats")?;
+    ensure!(
+        number(&stats, "framesRendered") >= 200.0,
+        "fewer than 200 frames rendered within 15 s of live: {}",
+        stats
+    );
+    let p95 = stats["latencyMs"]["p95"].as_f64();
+    ensure!(
+        p95.is_some_and(f64::is_finite),
+        "latencyMs.p95 is not a finite number: {stats}"
+    );
+    ensure!(
+        stats["codec"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("avc1")),
+        "codec: {stats}"
+    );
+    ensure!(
+        (number(&stats, "width"), number(&stats, "height")) == (1280.0, 720.0),
+        "size: {stats}"
+    );
+
+    let png = chromium.screenshot("canvas")?;
+    let (width, height, channels, pixels) = picture::decode_png(&png)?;
+    let spread = picture::luma_spread(channels, &pixels);
+    ensure!(
+        width > 100 && height > 100,
+        "canvas screenshot is {width}x{height}"
+    );
+    ensure!(
+        spread > 10.0,
+        "the canvas is a flat colour (luma spread {spread:.2})"
+    );
+    println!(
+        "  {} frames rendered {:.1} s after live, latency p50 {} / p95 {:.1} ms, canvas luma spread {spread:.1}",
+        number(&stats, "framesRendered"),
+        live_at.elapsed().as_secs_f64(),
+        stats["latencyMs"]["p50"],
+        p95.unwrap_or(f64::NAN),
+    );
+    Ok(())
+}
+
+fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&stack.page_url("later"))?;
+    let waiting = chromium.wait_for_stats(Duration::from_secs(15), |s| {
+        s["state"] == "waiting for broadcast"
+    })?;
+    ensure!(
+        waiting
+            .as_ref()
+            .is_some_and(|s| s["state"] == "waiting for broadcast"),
+        "the viewer did not wait for the absent broadcast: {}",
+        describe(&waiting)
+    );
+    // Still waiting a moment later, not failing.
+    std::thread::sleep(Duration::from_secs(2));
+    let still = chromium.viewer_stats()?;
+    ensure!(
+        still
+            .as_ref()
+            .is_some_and(|s| s["state"] == "waiting for broadcast"),
+        "the viewer stopped waiting: {}",
+        describe(&still)
+    );
+
+    stack.publish("later", &["--source", "test"])?;
+    let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
+        s["state"] == "live" && number(s, "framesRendered") >= 60.0
+    })?;
+    stack.check_alive()?;
+    match playing {
+        Some(s) if s["state"] == "live" && number(&s, "framesRendered") >= 60.0 => Ok(()),
+        other => bail!(
+            "the broadcast appeared but did not play: {}",
+            describe(&other)
+        ),
+    }
+}
+
+fn number(stats: &Value, key: &str) -> f64 {
+    stats[key].as_f64().unwrap_or(0.0)
+}
+
+fn describe(stats: &Option<Value>) -> String {
+    stats
+        .as_ref()
+        .map(Value::to_string)
+        .unwrap_or_else(|| "window.viewer never appeared".into())
+}
