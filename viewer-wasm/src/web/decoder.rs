@@ -66,18 +66,19 @@ async fn supported(config: &VideoDecoderConfig) -> bool {
 pub struct Decoder {
     decoder: VideoDecoder,
     config: VideoDecoderConfig,
-    warm: Rc<Cell<bool>>,
+    /// Chunks decoded whose frames have not come out yet.
+    pending: Rc<Cell<u32>>,
     output: Closure<dyn FnMut(VideoFrame)>,
     error: Closure<dyn FnMut(JsValue)>,
 }
 
 impl Decoder {
     pub fn new(shared: Rc<Shared>, config: VideoDecoderConfig) -> Result<Self, String> {
-        let warm = Rc::new(Cell::new(false));
+        let pending = Rc::new(Cell::new(0u32));
         let output = {
-            let warm = warm.clone();
+            let pending = pending.clone();
             Closure::<dyn FnMut(VideoFrame)>::new(move |frame: VideoFrame| {
-                warm.set(true);
+                pending.set(pending.get().saturating_sub(1));
                 let now = shared.now_ms();
                 shared
                     .telemetry
@@ -93,20 +94,16 @@ impl Decoder {
         Ok(Self {
             decoder,
             config,
-            warm,
+            pending,
             output,
             error,
         })
     }
 
-    /// Frames handed to the decoder and not yet taken up.
-    pub fn queue_size(&self) -> u32 {
-        self.decoder.decode_queue_size()
-    }
-
-    /// Whether the decoder has output a frame since it was (re)built.
-    pub fn is_warm(&self) -> bool {
-        self.warm.get()
+    /// Chunks handed to the decoder whose frames have not reached the page yet: at least
+    /// `decodeQueueSize`, plus frames decoded but still waiting for the page's busy thread.
+    pub fn backlog(&self) -> u32 {
+        self.decoder.decode_queue_size().max(self.pending.get())
     }
 
     /// Rebuild the decoder if an error closed it. Returns whether it did: the caller must
@@ -116,8 +113,19 @@ impl Decoder {
             return Ok(false);
         }
         self.decoder = build(&self.config, &self.output, &self.error)?;
-        self.warm.set(false);
+        self.pending.set(0);
         Ok(true)
+    }
+
+    /// Drop every chunk the decoder holds (its frames would all be late) and make it ready for
+    /// the next keyframe. Returns how many frames that discarded.
+    pub fn flush(&mut self) -> Result<u32, String> {
+        let discarded = self.pending.replace(0);
+        if self.decoder.state() == CodecState::Configured {
+            self.decoder.reset().map_err(describe)?;
+            self.decoder.configure(&self.config).map_err(describe)?;
+        }
+        Ok(discarded)
     }
 
     /// Queue one frame's codec payload (never empty) for decoding.
@@ -132,7 +140,9 @@ impl Decoder {
         let init = EncodedVideoChunkInit::new(&data, 0, kind);
         init.set_timestamp_f64(timestamp_us);
         let chunk = EncodedVideoChunk::new(&init).map_err(describe)?;
-        self.decoder.decode(&chunk).map_err(describe)
+        self.decoder.decode(&chunk).map_err(describe)?;
+        self.pending.set(self.pending.get() + 1);
+        Ok(())
     }
 }
 

@@ -52,8 +52,7 @@ pub async fn play(
             let unread_frames = group.frame_count().saturating_sub(group.index() as usize);
             let backlog = Backlog {
                 unread_frames: u32::try_from(unread_frames).unwrap_or(u32::MAX),
-                decode_queue: decoder.queue_size(),
-                decoder_warm: decoder.is_warm(),
+                decode_queue: decoder.backlog(),
             };
             let chunk = Chunk {
                 payload,
@@ -86,13 +85,24 @@ fn feed(
     let mut telemetry = shared.telemetry.borrow_mut();
     telemetry.received(now);
     if rebuilt {
-        gate.await_keyframe();
+        gate.restart();
         telemetry.decoder_reset();
         telemetry.counters.decoder_errors += 1;
     }
-    if gate.admit(chunk.keyframe, backlog, now) == Admit::Skip {
-        telemetry.counters.dropped += 1;
-        return Ok(());
+    match gate.admit(chunk.keyframe, backlog, now) {
+        Admit::Decode => {}
+        Admit::Skip => {
+            telemetry.counters.dropped += 1;
+            return Ok(());
+        }
+        Admit::Flush => {
+            drop(telemetry);
+            let discarded = decoder.flush()?;
+            let mut telemetry = shared.telemetry.borrow_mut();
+            telemetry.decoder_reset();
+            telemetry.counters.dropped += 1 + u64::from(discarded);
+            return Ok(());
+        }
     }
     telemetry.submitted(chunk.timestamp_us, now);
     drop(telemetry);
@@ -101,7 +111,7 @@ fn feed(
         .is_err()
     {
         // Whatever went wrong, the decoder needs a keyframe next (and a rebuild if it closed).
-        gate.await_keyframe();
+        gate.restart();
         shared.telemetry.borrow_mut().counters.dropped += 1;
     }
     Ok(())
