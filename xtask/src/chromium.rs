@@ -202,32 +202,45 @@ fn wait_for_port(file: &Path) -> anyhow::Result<u16> {
 fn page_websocket(port: u16) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let targets: Value = serde_json::from_str(&http_get(port, "/json/list")?)?;
-        let page = targets
-            .as_array()
-            .and_then(|t| t.iter().find(|t| t["type"] == "page"))
-            .and_then(|t| t["webSocketDebuggerUrl"].as_str());
+        // The port file can appear a moment before the endpoint answers: retry until then.
+        let listing =
+            http_get(port, "/json/list").and_then(|body| Ok(serde_json::from_str::<Value>(&body)?));
+        let page = listing.as_ref().ok().and_then(|targets| {
+            let page = targets.as_array()?.iter().find(|t| t["type"] == "page")?;
+            Some(page["webSocketDebuggerUrl"].as_str()?.to_string())
+        });
         if let Some(url) = page {
-            return Ok(url.to_string());
+            return Ok(url);
         }
         if Instant::now() > deadline {
-            bail!("Chromium has no page target");
+            bail!("Chromium has no page target: {listing:?}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
+/// A minimal HTTP/1.1 GET (Chromium's DevTools endpoint answers nothing to HTTP/1.0).
 fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )?;
     let mut reader = BufReader::new(stream);
+    let mut length = 0;
     let mut line = String::new();
     while reader.read_line(&mut line)? > 2 {
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
         line.clear();
     }
-    let mut body = String::new();
-    reader.read_to_string(&mut body)?;
-    Ok(body)
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(String::from_utf8(body)?)
 }
 
 fn nanos() -> u128 {

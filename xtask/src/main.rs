@@ -40,6 +40,8 @@ enum Task {
     },
     /// Run every test: unit and integration tests (native), then the browser end-to-end tests.
     Test,
+    /// Run only the browser end-to-end tests (after building the viewer and the binaries).
+    E2e,
     /// Measure the live path for 30 s (latency, drops, publisher CPU and memory, viewer size)
     /// and print a table against the targets.
     Bench,
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
+        Task::E2e => e2e(),
         Task::Bench => bench::run(),
     }
 }
@@ -75,6 +78,10 @@ fn demo(source: &str) -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     workspace::cargo(&["test", "--workspace"])?;
+    e2e()
+}
+
+fn e2e() -> anyhow::Result<()> {
     build_web::build_web(true)?;
     live::build_binaries()?;
     e2e::run()
