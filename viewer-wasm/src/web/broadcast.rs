@@ -77,7 +77,7 @@ async fn replay(shared: Rc<Shared>, origin: origin::Consumer, path: Path<'static
             Err(message) => shared.on(Event::Failed(message)),
         }
         shared.discard_frame();
-        web_async::time::sleep(REPLAY_DELAY).await;
+        super::timer::sleep(REPLAY_DELAY).await;
     }
 }
 

@@ -29,7 +29,7 @@ pub async fn run(shared: Rc<Shared>, relay: String, name: String) {
         let Err(message) = session(&shared, &relay, &name, &mut backoff).await;
         shared.discard_frame();
         shared.on(Event::Failed(message));
-        web_async::time::sleep(backoff.next_delay()).await;
+        super::timer::sleep(backoff.next_delay()).await;
     }
 }
 

@@ -8,6 +8,7 @@ mod decoder;
 mod render;
 mod report;
 mod shared;
+mod timer;
 mod video_track;
 
 use std::rc::Rc;

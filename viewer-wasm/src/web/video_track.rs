@@ -133,7 +133,7 @@ impl Reader {
                 self.ready_in_a_row += 1;
                 if self.ready_in_a_row >= YIELD_EVERY {
                     self.ready_in_a_row = 0;
-                    web_async::time::sleep(Duration::ZERO).await;
+                    super::timer::sleep(Duration::ZERO).await;
                 }
                 frame
             }
