@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,9 +23,19 @@ pub struct Args {
     #[arg(long, default_value = "http://localhost:4443/anon")]
     pub url: url::Url,
 
-    /// What to capture.
-    #[arg(long, value_enum, default_value_t = Source::Test)]
+    /// What to publish: `test` (synthetic pattern), `screen` (this desktop), a media file (looped
+    /// in real time), a stream URL (rtsp://, srt://, http://…), or `lavfi:GRAPH`.
+    #[arg(long, default_value = "test", value_parser = parse_source)]
     pub source: Source,
+
+    /// Read `--source` with this ffmpeg demuxer, e.g. `v4l2` for a camera at /dev/video0.
+    #[arg(long, value_name = "FORMAT")]
+    pub input_format: Option<String>,
+
+    /// Draw the pixel clock (each frame's capture time as 40 blocks in the top-left corner) into
+    /// any source, for glass-to-glass measurement. The test source always has it.
+    #[arg(long)]
+    pub pixel_clock: bool,
 
     /// X11 display to capture with `--source screen` (defaults to $DISPLAY, then `:0`).
     #[arg(long, value_name = "DISPLAY")]
@@ -48,12 +58,36 @@ pub struct Args {
     pub ffmpeg: PathBuf,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+/// What `--source` named.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// A synthetic real-time pattern with motion and a running clock.
     Test,
     /// The desktop (Linux: X11 via x11grab).
     Screen,
+    /// A network stream.
+    Url(String),
+    /// An ffmpeg lavfi graph.
+    Lavfi(String),
+    /// A file or device path that exists.
+    Path(PathBuf),
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    Ok(match text {
+        "test" => Source::Test,
+        "screen" => Source::Screen,
+        _ if text.contains("://") => Source::Url(text.to_string()),
+        _ => match text.strip_prefix("lavfi:") {
+            Some(graph) if !graph.is_empty() => Source::Lavfi(graph.to_string()),
+            _ if std::path::Path::new(text).exists() => Source::Path(text.into()),
+            _ => {
+                return Err(format!(
+                    "not `test`, `screen`, a URL, `lavfi:GRAPH` or an existing file ({text:?} does not exist)"
+                ));
+            }
+        },
+    })
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -91,9 +125,29 @@ mod tests {
     }
 
     #[test]
+    fn sources_are_recognised_by_shape() {
+        assert_eq!(parse_source("test"), Ok(Source::Test));
+        assert_eq!(parse_source("screen"), Ok(Source::Screen));
+        assert_eq!(
+            parse_source("srt://host:9000"),
+            Ok(Source::Url("srt://host:9000".into()))
+        );
+        assert_eq!(
+            parse_source("lavfi:mandelbrot"),
+            Ok(Source::Lavfi("mandelbrot".into()))
+        );
+        assert_eq!(
+            parse_source("Cargo.toml"),
+            Ok(Source::Path("Cargo.toml".into()))
+        );
+        assert!(parse_source("lavfi:").is_err());
+        assert!(parse_source("no-such-file.mp4").is_err());
+    }
+
+    #[test]
     fn unknown_source_is_a_usage_error() {
         let err = Args::try_parse_from(["publisher", "--source", "webcam"]).unwrap_err();
-        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

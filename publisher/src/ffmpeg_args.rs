@@ -11,14 +11,26 @@
 //!   true end-to-end latency from a frame's timestamp.
 
 use std::fmt::Write;
+use std::path::PathBuf;
+
+use crate::pixel_clock;
 
 /// Where the pictures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Input {
-    /// A synthetic, real-time paced 60 fps pattern with motion and a running clock.
+    /// A synthetic, real-time paced 60 fps pattern with motion, a running clock and the pixel
+    /// clock.
     Test,
     /// The X11 display named here (e.g. `:0`), captured with x11grab.
     X11 { display: String },
+    /// A media file, looped and paced in real time (restreaming a recording).
+    File(PathBuf),
+    /// A network stream (RTSP, SRT, HTTP, …), paced by its sender.
+    Url(String),
+    /// An ffmpeg lavfi filter graph, paced in real time.
+    Lavfi(String),
+    /// Anything read with a named ffmpeg demuxer, e.g. a `v4l2` camera: `-f FORMAT -i NAME`.
+    Device { format: String, name: String },
 }
 
 /// How to encode.
@@ -29,6 +41,8 @@ pub struct Video {
     pub fps: u32,
     pub bitrate_kbps: u32,
     pub gop_seconds: u32,
+    /// Draw the pixel clock (always on for the test source).
+    pub pixel_clock: bool,
 }
 
 impl Default for Video {
@@ -39,6 +53,7 @@ impl Default for Video {
             fps: 60,
             bitrate_kbps: 4500,
             gop_seconds: 2,
+            pixel_clock: false,
         }
     }
 }
@@ -70,11 +85,18 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
                 display,
             ]);
         }
+        Input::File(path) => {
+            let path = path.to_string_lossy();
+            push(&["-stream_loop", "-1", "-re", "-i", &path]);
+        }
+        Input::Url(url) => push(&["-i", url]),
+        Input::Lavfi(graph) => push(&["-re", "-f", "lavfi", "-i", graph]),
+        Input::Device { format, name } => push(&["-f", format, "-i", name]),
     }
 
     let mut filters = String::new();
-    if let Input::X11 { .. } = input {
-        // Desktops come in any size: fit into the requested frame (even dimensions for 4:2:0).
+    if *input != Input::Test {
+        // Other sources come in any size: fit into the requested frame (even dimensions for 4:2:0).
         let _ = write!(
             filters,
             "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,",
@@ -84,8 +106,13 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
     }
     // Microsecond time base first, or the generator's 1/fps base would round the stamps.
     let _ = write!(filters, "settb=AVTB,setpts=RTCTIME-{base_unix_micros}");
+    if video.pixel_clock || *input == Input::Test {
+        filters.push(',');
+        filters.push_str(&pixel_clock::filter(base_unix_micros));
+    }
     if *input == Input::Test {
-        // The running clock: time since the stream started (ms), and the frame number.
+        // The running clock (time since the stream started, ms) and the frame number, below the
+        // pixel clock.
         filters.push_str(
             ",drawtext=text='%{pts\\:hms}  frame %{n}':x=40:y=40:fontsize=40\
              :fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=8",
@@ -209,5 +236,62 @@ mod tests {
         assert!(filters.starts_with("scale=1280:720:"));
         assert!(filters.contains("force_divisible_by=2"));
         assert!(!filters.contains("drawtext"));
+        assert!(!filters.contains("geq="), "no pixel clock unless asked");
+    }
+
+    #[test]
+    fn the_test_source_always_carries_the_pixel_clock_and_others_on_request() {
+        let test = build(&Input::Test, &Video::default(), 7);
+        assert!(value_after(&test, "-vf").contains(&pixel_clock::filter(7)));
+        let video = Video {
+            pixel_clock: true,
+            ..Video::default()
+        };
+        let screen = build(
+            &Input::X11 {
+                display: ":0".into(),
+            },
+            &video,
+            7,
+        );
+        let filters = value_after(&screen, "-vf");
+        let (before, after) = filters
+            .split_once("setpts=RTCTIME-7")
+            .expect("capture stamps");
+        assert!(
+            before.starts_with("scale="),
+            "scale before the clock: {filters}"
+        );
+        assert!(
+            after.contains(&pixel_clock::filter(7)),
+            "clock after the stamps: {filters}"
+        );
+    }
+
+    #[test]
+    fn files_loop_in_real_time_and_urls_and_devices_pass_through() {
+        let file = build(&Input::File("talk.mp4".into()), &Video::default(), 1);
+        assert!(file.join(" ").contains("-stream_loop -1 -re -i talk.mp4"));
+        let url = build(
+            &Input::Url("rtsp://cam/stream".into()),
+            &Video::default(),
+            1,
+        );
+        assert!(url.join(" ").contains("-i rtsp://cam/stream"));
+        assert!(
+            !url.contains(&"-re".to_string()),
+            "live streams pace themselves"
+        );
+        let graph = build(&Input::Lavfi("mandelbrot".into()), &Video::default(), 1);
+        assert!(graph.join(" ").contains("-re -f lavfi -i mandelbrot"));
+        let camera = Input::Device {
+            format: "v4l2".into(),
+            name: "/dev/video0".into(),
+        };
+        assert!(
+            build(&camera, &Video::default(), 1)
+                .join(" ")
+                .contains("-f v4l2 -i /dev/video0")
+        );
     }
 }

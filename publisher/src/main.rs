@@ -10,6 +10,7 @@ mod cli;
 mod ffmpeg;
 mod ffmpeg_args;
 mod flv_tags;
+mod pixel_clock;
 mod session;
 mod status;
 
@@ -46,6 +47,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         height: args.size.1,
         fps: args.fps,
         bitrate_kbps: args.bitrate,
+        pixel_clock: args.pixel_clock,
         ..Default::default()
     };
     let _ = moq_tokio::crypto::install_default();
@@ -117,19 +119,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
 /// What ffmpeg should capture, or why it can't here.
 fn input(args: &Args) -> anyhow::Result<ffmpeg_args::Input> {
-    match args.source {
-        Source::Test => Ok(ffmpeg_args::Input::Test),
+    use ffmpeg_args::Input;
+    if let Some(format) = &args.input_format {
+        let name = match &args.source {
+            Source::Url(name) | Source::Lavfi(name) => name.clone(),
+            Source::Path(path) => path.to_string_lossy().into_owned(),
+            Source::Test | Source::Screen => {
+                anyhow::bail!("--input-format needs a --source to read")
+            }
+        };
+        return Ok(Input::Device {
+            format: format.clone(),
+            name,
+        });
+    }
+    match &args.source {
+        Source::Test => Ok(Input::Test),
         Source::Screen if cfg!(target_os = "linux") => {
             let display = args
                 .display
                 .clone()
                 .or_else(|| std::env::var("DISPLAY").ok())
                 .unwrap_or_else(|| ":0".into());
-            Ok(ffmpeg_args::Input::X11 { display })
+            Ok(Input::X11 { display })
         }
         Source::Screen => anyhow::bail!(
             "--source screen supports Linux (X11) so far; Windows and macOS capture are coming. \
              Use --source test meanwhile"
         ),
+        Source::Url(url) => Ok(Input::Url(url.clone())),
+        Source::Lavfi(graph) => Ok(Input::Lavfi(graph.clone())),
+        Source::Path(path) => Ok(Input::File(path.clone())),
     }
 }
