@@ -76,7 +76,12 @@ impl Viewer {
         })
     }
 
-    /// A snapshot of the viewer's state and statistics as a plain object (see the README).
+    /// A snapshot of the viewer as a plain object (`null` where not known yet):
+    /// `state` ("connecting" | "waiting for broadcast" | "live" | "offline" | "error"),
+    /// `error` (message), `codec`, `width`, `height`, `hardwareAcceleration`,
+    /// `framesReceived`, `framesDecoded`, `framesRendered`, `framesDropped`, `decoderErrors`,
+    /// `latencyMs: {last, p50, p95}` (paint wall clock minus capture wall clock, last ~5 s),
+    /// `decodeMs: {p50, p95}` (decode() call to decoder output).
     pub fn stats(&self) -> js_sys::Object {
         report::to_object(&self.shared.telemetry.borrow_mut().report())
     }
