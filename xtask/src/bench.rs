@@ -7,10 +7,11 @@ use anyhow::{Context, ensure};
 
 use crate::chromium::Chromium;
 use crate::live::{Output, Stack};
-use crate::{build_web, procstat};
+use crate::{build_web, glass, procstat};
 
 const WINDOW: Duration = Duration::from_secs(30);
 const WARM_UP: Duration = Duration::from_secs(3);
+const GLASS_WINDOW: Duration = Duration::from_secs(10);
 
 pub fn run() -> anyhow::Result<()> {
     let web = build_web::build_web(true)?;
@@ -124,6 +125,39 @@ pub fn run() -> anyhow::Result<()> {
         Some(format!("{:.0} KB", gzip_total as f64 / 1e3)),
         "≤ 600 KB",
     );
+
+    println!(
+        "\nGlass to glass (pixel clock read from CDP screencast frames, {GLASS_WINDOW:?} each):\n"
+    );
+    println!(
+        "| CPU throttle | glass p50 | glass p95 | glass max | fps shown | viewer latency p50 / p95 |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for rate in [1.0, 4.0, 6.0] {
+        chromium.throttle_cpu(rate)?;
+        std::thread::sleep(WARM_UP);
+        let (samples, frames) = glass::record(&mut chromium, GLASS_WINDOW)?;
+        let viewer = chromium.viewer_stats()?.context("no stats")?;
+        let summary = glass::summarize(&samples, GLASS_WINDOW);
+        let ms = |v: f64| format!("{v:.0} ms");
+        let glass =
+            |f: fn(&glass::Summary) -> f64| summary.as_ref().map_or("n/a".into(), |s| ms(f(s)));
+        println!(
+            "| {rate}× | {} | {} | {} | {} | {} / {} |",
+            glass(|s| s.p50),
+            glass(|s| s.p95),
+            glass(|s| s.max),
+            summary
+                .as_ref()
+                .map_or(format!("0 ({frames} composited)"), |s| format!(
+                    "{:.1}",
+                    s.fps_shown
+                )),
+            viewer["latencyMs"]["p50"].as_f64().map_or("n/a".into(), ms),
+            viewer["latencyMs"]["p95"].as_f64().map_or("n/a".into(), ms),
+        );
+    }
+    stack.check_alive()?;
     Ok(())
 }
 

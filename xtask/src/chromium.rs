@@ -22,6 +22,15 @@ const BINARIES: [&str; 3] = [
     "/usr/bin/chromium-browser",
 ];
 
+/// One frame of a screencast.
+pub struct ScreencastFrame {
+    pub png: Vec<u8>,
+    /// When the compositor drew it (Unix ms).
+    pub drawn_unix_ms: f64,
+    /// The page's width in CSS pixels (the PNG may be scaled from it).
+    pub device_width: f64,
+}
+
 /// A running headless Chromium with one page open.
 pub struct Chromium {
     process: Child,
@@ -151,6 +160,74 @@ impl Chromium {
             std::thread::sleep(Duration::from_millis(100));
         }
         Ok(last)
+    }
+
+    /// Record composited frames with `Page.startScreencast` (PNG) for `duration`, acknowledging
+    /// each, and hand every frame to `on_frame` as it arrives.
+    pub fn screencast(
+        &mut self,
+        duration: Duration,
+        mut on_frame: impl FnMut(ScreencastFrame) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.call(
+            "Page.startScreencast",
+            json!({"format": "png", "maxWidth": 4096, "maxHeight": 4096, "everyNthFrame": 1}),
+        )?;
+        let deadline = Instant::now() + duration;
+        self.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let result = (|| {
+            while Instant::now() < deadline {
+                let text = match self.page.read() {
+                    Ok(Message::Text(text)) => text,
+                    Ok(_) => continue,
+                    Err(tungstenite::Error::Io(err))
+                        if matches!(
+                            err.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        continue;
+                    }
+                    Err(err) => {
+                        return Err(anyhow::Error::new(err).context("reading the screencast"));
+                    }
+                };
+                let event: Value = serde_json::from_str(&text)?;
+                if event["method"] != "Page.screencastFrame" {
+                    continue;
+                }
+                let params = &event["params"];
+                self.next_id += 1;
+                let ack = json!({"id": self.next_id, "method": "Page.screencastFrameAck",
+                    "params": {"sessionId": params["sessionId"]}});
+                self.page.send(Message::Text(ack.to_string().into()))?;
+                let data = params["data"]
+                    .as_str()
+                    .context("screencast frame without data")?;
+                on_frame(ScreencastFrame {
+                    png: base64::engine::general_purpose::STANDARD.decode(data)?,
+                    drawn_unix_ms: params["metadata"]["timestamp"].as_f64().unwrap_or(0.0) * 1000.0,
+                    device_width: params["metadata"]["deviceWidth"].as_f64().unwrap_or(0.0),
+                })?;
+            }
+            Ok(())
+        })();
+        self.set_read_timeout(None)?;
+        self.call("Page.stopScreencast", json!({}))?;
+        result
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> anyhow::Result<()> {
+        if let MaybeTlsStream::Plain(stream) = self.page.get_mut() {
+            stream.set_read_timeout(timeout)?;
+        }
+        Ok(())
+    }
+
+    /// Slow the page's CPU down by `rate` (1 = no throttling).
+    pub fn throttle_cpu(&mut self, rate: f64) -> anyhow::Result<()> {
+        self.call("Emulation.setCPUThrottlingRate", json!({"rate": rate}))?;
+        Ok(())
     }
 
     /// A PNG screenshot of the element matched by `selector`.

@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use crate::chromium::Chromium;
 use crate::live::{Output, Stack};
-use crate::picture;
+use crate::{glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 2] = [
+const TESTS: [(&str, Test); 3] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -20,6 +20,10 @@ const TESTS: [(&str, Test); 2] = [
     (
         "waits_for_a_broadcast_then_plays_it",
         waits_for_a_broadcast_then_plays,
+    ),
+    (
+        "the_pixel_clock_reads_back_from_composited_frames",
+        pixel_clock_reads_back,
     ),
 ];
 
@@ -141,6 +145,43 @@ fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
             describe(&other)
         ),
     }
+}
+
+/// Proof that the capture time survives encode, transport, decode and paint: read it from what
+/// the compositor drew and compare with the clock now.
+fn pixel_clock_reads_back() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("clock", &["--source", "test"])?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&stack.page_url("clock"))?;
+    let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
+        number(s, "framesRendered") >= 30.0
+    })?;
+    ensure!(
+        playing
+            .as_ref()
+            .is_some_and(|s| number(s, "framesRendered") >= 30.0),
+        "the viewer did not play: {}",
+        describe(&playing)
+    );
+    let (samples, frames) = glass::record(&mut chromium, Duration::from_secs(3))?;
+    stack.check_alive()?;
+    ensure!(
+        !samples.is_empty(),
+        "no readable pixel clock in {frames} composited frames"
+    );
+    let summary = glass::summarize(&samples, Duration::from_secs(3)).context("no samples")?;
+    ensure!(
+        (-1000.0..5000.0).contains(&summary.p50),
+        "the clock read back {:.0} ms away from the time it was drawn",
+        summary.p50
+    );
+    println!(
+        "  clock read from {} of {frames} composited frames; glass-to-glass p50 {:.0} ms",
+        samples.len(),
+        summary.p50
+    );
+    Ok(())
 }
 
 fn number(stats: &Value, key: &str) -> f64 {

@@ -5,8 +5,10 @@ mod bench;
 mod build_web;
 mod chromium;
 mod e2e;
+mod glass;
 mod live;
 mod picture;
+mod pixel_clock;
 mod procstat;
 mod workspace;
 

@@ -13,6 +13,52 @@ pub fn decode_png(png: &[u8]) -> anyhow::Result<(u32, u32, usize, Vec<u8>)> {
     Ok((info.width, info.height, info.color_type.samples(), pixels))
 }
 
+/// The top rows of a PNG, as 8-bit pixels: `rows(width)` says how many rows are needed for an
+/// image that wide. Stops decoding there, so reading a strip from a large frame stays cheap.
+pub fn decode_png_top(png: &[u8], rows: impl FnOnce(u32) -> usize) -> anyhow::Result<Rows> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    let mut reader = decoder.read_info().context("not a PNG")?;
+    let width = reader.info().width;
+    let wanted = rows(width).min(reader.info().height as usize);
+    let channels = reader.output_color_type().0.samples();
+    let mut pixels = Vec::with_capacity(wanted * width as usize * channels);
+    while pixels.len() < wanted * width as usize * channels {
+        match reader.next_row().context("decoding PNG")? {
+            Some(row) => pixels.extend_from_slice(row.data()),
+            None => break,
+        }
+    }
+    Ok(Rows {
+        width: width as usize,
+        channels,
+        pixels,
+    })
+}
+
+/// The top rows of an image.
+pub struct Rows {
+    pub width: usize,
+    pub channels: usize,
+    pub pixels: Vec<u8>,
+}
+
+impl Rows {
+    /// Luma of the pixel at (x, y), if it was decoded.
+    pub fn luma(&self, x: usize, y: usize) -> Option<u8> {
+        if x >= self.width {
+            return None;
+        }
+        let at = (y * self.width + x) * self.channels;
+        let p = self.pixels.get(at..at + self.channels.min(3))?;
+        Some(match p {
+            [r, g, b] => (0.299 * *r as f64 + 0.587 * *g as f64 + 0.114 * *b as f64).round() as u8,
+            [gray, ..] => *gray,
+            [] => return None,
+        })
+    }
+}
+
 /// The standard deviation of luma over the picture: near 0 for a flat colour, tens for any
 /// real content.
 pub fn luma_spread(channels: usize, pixels: &[u8]) -> f64 {
@@ -73,5 +119,16 @@ mod tests {
         let (w, h, channels, pixels) = decode_png(&png).unwrap();
         assert_eq!((w, h, channels), (2, 1, 3));
         assert_eq!(pixels, [0, 0, 0, 255, 255, 255]);
+        let top = decode_png_top(&png, |width| width as usize).unwrap();
+        assert_eq!((top.width, top.channels), (2, 3));
+        assert_eq!(
+            (
+                top.luma(0, 0),
+                top.luma(1, 0),
+                top.luma(2, 0),
+                top.luma(0, 1)
+            ),
+            (Some(0), Some(255), None, None)
+        );
     }
 }

@@ -1,0 +1,143 @@
+//! Glass-to-glass latency: the capture time the publisher wrote into the picture (the pixel
+//! clock), read back from frames the browser actually composited (CDP screencast), against the
+//! time each was drawn.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::chromium::Chromium;
+use crate::picture;
+use crate::pixel_clock::{self, VideoRect};
+
+/// Where the viewer's video is drawn, in CSS pixels: the canvas box, letterboxed by
+/// `object-fit: contain`, with the canvas's own size as the video size.
+const VIDEO_RECT_JS: &str = "(() => { const c = document.querySelector('canvas'); \
+    const r = c.getBoundingClientRect(); \
+    const s = Math.min(r.width / c.width, r.height / c.height); \
+    return {x: r.x + (r.width - c.width * s) / 2, y: r.y + (r.height - c.height * s) / 2, scale: s}; })()";
+
+/// One composited frame whose clock could be read.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// When the compositor drew it (Unix ms).
+    pub drawn_ms: f64,
+    /// When the publisher captured it (Unix ms), from its pixels.
+    pub captured_ms: u64,
+}
+
+impl Sample {
+    pub fn latency_ms(&self) -> f64 {
+        self.drawn_ms - self.captured_ms as f64
+    }
+}
+
+/// Record the page for `duration` and read the clock from every composited frame.
+pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<(Vec<Sample>, usize)> {
+    let css = chromium.evaluate(VIDEO_RECT_JS)?;
+    let (x, y, scale) = (
+        css["x"].as_f64().context("video rect")?,
+        css["y"].as_f64().context("video rect")?,
+        css["scale"].as_f64().context("video rect")?,
+    );
+    let mut samples = Vec::new();
+    let mut frames = 0;
+    chromium.screencast(duration, |frame| {
+        frames += 1;
+        let mut rect = None;
+        let rows = picture::decode_png_top(&frame.png, |width| {
+            let image_scale = if frame.device_width > 0.0 {
+                width as f64 / frame.device_width
+            } else {
+                1.0
+            };
+            let found = VideoRect {
+                x: x * image_scale,
+                y: y * image_scale,
+                scale: scale * image_scale,
+            };
+            rect = Some(found);
+            found.last_row() + 1
+        })?;
+        if let Some(rect) = rect
+            && let Some(value) = pixel_clock::read(rect, |x, y| rows.luma(x, y))
+        {
+            samples.push(Sample {
+                drawn_ms: frame.drawn_unix_ms,
+                captured_ms: pixel_clock::unwrap(value, frame.drawn_unix_ms as u64),
+            });
+        }
+        Ok(())
+    })?;
+    Ok((samples, frames))
+}
+
+/// Glass-to-glass statistics over a recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Summary {
+    pub p50: f64,
+    pub p95: f64,
+    pub max: f64,
+    /// Distinct video frames shown per second.
+    pub fps_shown: f64,
+}
+
+/// Each distinct video frame counts once, at the first composite that showed it (later repeats
+/// of a frame say how long it stayed up, not how late it was).
+pub fn summarize(samples: &[Sample], duration: Duration) -> Option<Summary> {
+    let mut first_shown: Vec<&Sample> = Vec::new();
+    for sample in samples {
+        if first_shown
+            .iter()
+            .all(|s| s.captured_ms != sample.captured_ms)
+        {
+            first_shown.push(sample);
+        }
+    }
+    let mut latencies: Vec<f64> = first_shown.iter().map(|s| s.latency_ms()).collect();
+    latencies.sort_by(f64::total_cmp);
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    (!latencies.is_empty()).then(|| Summary {
+        p50: at(0.5),
+        p95: at(0.95),
+        max: at(1.0),
+        fps_shown: first_shown.len() as f64 / duration.as_secs_f64(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(drawn_ms: f64, captured_ms: u64) -> Sample {
+        Sample {
+            drawn_ms,
+            captured_ms,
+        }
+    }
+
+    #[test]
+    fn each_video_frame_counts_once_at_its_first_composite() {
+        let samples = [
+            sample(1030.0, 1000),
+            sample(1046.0, 1000), // the same frame, still up
+            sample(1063.0, 1033),
+            sample(1080.0, 1050),
+        ];
+        let summary = summarize(&samples, Duration::from_secs(1)).unwrap();
+        assert_eq!(summary.p50, 30.0);
+        assert_eq!(summary.max, 30.0);
+        assert_eq!(summary.fps_shown, 3.0);
+    }
+
+    #[test]
+    fn percentiles_of_a_spread() {
+        let samples: Vec<Sample> = (0..100)
+            .map(|i| sample(1000.0 + i as f64 * 17.0 + (i as f64), 1000 + i * 17))
+            .collect();
+        let summary = summarize(&samples, Duration::from_secs(2)).unwrap();
+        assert_eq!((summary.p50, summary.p95, summary.max), (50.0, 94.0, 99.0));
+        assert_eq!(summary.fps_shown, 50.0);
+        assert_eq!(summarize(&[], Duration::from_secs(1)), None);
+    }
+}
