@@ -37,7 +37,9 @@ pub struct Backlog {
 impl Backlog {
     /// Frames waiting beyond what keeping up allows.
     fn excess(self) -> u32 {
-        (self.unread_frames + self.decode_queue).saturating_sub(MAX_FRAMES_BEHIND)
+        self.unread_frames
+            .saturating_add(self.decode_queue)
+            .saturating_sub(MAX_FRAMES_BEHIND)
     }
 }
 

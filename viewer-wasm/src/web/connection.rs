@@ -15,7 +15,7 @@ use web_sys::Response;
 use web_transport_wasm::ClientBuilder;
 
 use super::broadcast;
-use super::decoder::describe;
+use super::describe;
 use super::shared::Shared;
 use crate::reconnect::Backoff;
 use crate::relay_url::{self, Dial};

@@ -13,6 +13,7 @@ use web_sys::{
     HardwareAcceleration, VideoDecoder, VideoDecoderConfig, VideoDecoderInit, VideoFrame,
 };
 
+use super::describe;
 use super::shared::Shared;
 use crate::catalog::Rendition;
 use crate::selection::{Acceleration, Verdict};
@@ -167,13 +168,4 @@ fn build(
     let decoder = VideoDecoder::new(&init).map_err(describe)?;
     decoder.configure(config).map_err(describe)?;
     Ok(decoder)
-}
-
-/// A thrown JS value as text (a `DOMException`'s message, or whatever it stringifies to).
-pub fn describe(value: JsValue) -> String {
-    Reflect::get(&value, &"message".into())
-        .ok()
-        .and_then(|message| message.as_string())
-        .or_else(|| value.as_string())
-        .unwrap_or_else(|| format!("{value:?}"))
 }

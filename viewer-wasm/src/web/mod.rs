@@ -100,6 +100,15 @@ impl Drop for Viewer {
     }
 }
 
+/// A thrown JS value as text (a `DOMException`'s message, or whatever it stringifies to).
+fn describe(value: JsValue) -> String {
+    Reflect::get(&value, &"message".into())
+        .ok()
+        .and_then(|message| message.as_string())
+        .or_else(|| value.as_string())
+        .unwrap_or_else(|| format!("{value:?}"))
+}
+
 /// A non-empty string option.
 fn option(options: &JsValue, key: &str) -> Option<String> {
     if !options.is_object() {

@@ -9,7 +9,7 @@ use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
 
-use super::decoder::describe;
+use super::describe;
 use super::shared::Shared;
 
 type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
