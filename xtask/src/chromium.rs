@@ -252,9 +252,10 @@ impl Drop for Chromium {
         #[cfg(unix)]
         {
             // The whole process group: Chromium's renderers and GPU process too.
-            let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", self.process.id())])
-                .status();
+            // `--`: without it `kill` reads the negative group id as options (-1… would mean
+            // "every process").
+            let group = format!("-{}", self.process.id());
+            let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
         }
         let _ = self.process.kill();
         let _ = self.process.wait();

@@ -155,7 +155,7 @@ impl Drop for Process {
         {
             // SIGINT first: the publisher stops its ffmpeg and closes the broadcast cleanly.
             let _ = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
+                .args(["-s", "INT", "--", &self.child.id().to_string()])
                 .status();
             let deadline = Instant::now() + Duration::from_secs(3);
             while Instant::now() < deadline {
