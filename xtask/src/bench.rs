@@ -136,7 +136,9 @@ pub fn run() -> anyhow::Result<()> {
     for rate in [1.0, 4.0, 6.0] {
         chromium.throttle_cpu(rate)?;
         std::thread::sleep(WARM_UP);
-        let (samples, frames) = glass::record(&mut chromium, GLASS_WINDOW)?;
+        let glass::Recording {
+            samples, frames, ..
+        } = glass::record(&mut chromium, GLASS_WINDOW)?;
         let viewer = chromium.viewer_stats()?.context("no stats")?;
         let summary = glass::summarize(&samples, GLASS_WINDOW);
         let ms = |v: f64| format!("{v:.0} ms");

@@ -255,7 +255,9 @@ impl Drop for Chromium {
             // `--`: without it `kill` reads the negative group id as options (-1… would mean
             // "every process").
             let group = format!("-{}", self.process.id());
-            let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--", &group])
+                .status();
         }
         let _ = self.process.kill();
         let _ = self.process.wait();

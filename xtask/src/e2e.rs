@@ -164,12 +164,22 @@ fn pixel_clock_reads_back() -> anyhow::Result<()> {
         "the viewer did not play: {}",
         describe(&playing)
     );
-    let (samples, frames) = glass::record(&mut chromium, Duration::from_secs(3))?;
+    let glass::Recording {
+        samples,
+        frames,
+        last_png,
+    } = glass::record(&mut chromium, Duration::from_secs(3))?;
     stack.check_alive()?;
-    ensure!(
-        !samples.is_empty(),
-        "no readable pixel clock in {frames} composited frames"
-    );
+    if samples.is_empty() {
+        let saved = crate::workspace::root().join("target/xtask-logs/unreadable-clock.png");
+        if let Some(png) = last_png {
+            std::fs::write(&saved, png)?;
+        }
+        bail!(
+            "no readable pixel clock in {frames} composited frames (last one: {})",
+            saved.display()
+        );
+    }
     let summary = glass::summarize(&samples, Duration::from_secs(3)).context("no samples")?;
     ensure!(
         (-1000.0..5000.0).contains(&summary.p50),

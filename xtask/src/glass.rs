@@ -32,8 +32,16 @@ impl Sample {
     }
 }
 
+/// A recording: the frames whose clock could be read, how many frames were composited, and the
+/// last composited frame (PNG) for a look when nothing could be read.
+pub struct Recording {
+    pub samples: Vec<Sample>,
+    pub frames: usize,
+    pub last_png: Option<Vec<u8>>,
+}
+
 /// Record the page for `duration` and read the clock from every composited frame.
-pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<(Vec<Sample>, usize)> {
+pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Recording> {
     let css = chromium.evaluate(VIDEO_RECT_JS)?;
     let (x, y, scale) = (
         css["x"].as_f64().context("video rect")?,
@@ -42,6 +50,7 @@ pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<(Ve
     );
     let mut samples = Vec::new();
     let mut frames = 0;
+    let mut last_png = None;
     chromium.screencast(duration, |frame| {
         frames += 1;
         let mut rect = None;
@@ -67,9 +76,14 @@ pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<(Ve
                 captured_ms: pixel_clock::unwrap(value, frame.drawn_unix_ms as u64),
             });
         }
+        last_png = Some(frame.png);
         Ok(())
     })?;
-    Ok((samples, frames))
+    Ok(Recording {
+        samples,
+        frames,
+        last_png,
+    })
 }
 
 /// Glass-to-glass statistics over a recording.
