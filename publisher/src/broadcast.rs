@@ -4,12 +4,15 @@
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
 use crate::flv_tags::Scanner;
 use crate::status::Meter;
+
+/// How long a superseded group stays fetchable: a moment for a relay serving a late joiner.
+const MEDIA_RETENTION: Duration = Duration::from_secs(1);
 
 /// The broadcast and everything that must stay alive while it is published.
 pub struct Broadcast {
@@ -33,7 +36,11 @@ impl Broadcast {
             .context("the system clock is before 1970")?
             .as_micros() as u64;
         let clock = moq_mux::Clock::at(epoch, wall).context("the system clock is unusable")?;
-        let config = moq_mux::catalog::Config::default().with_clock(clock);
+        // A live view needs the current group only; hang's default keeps 30 s of history
+        // fetchable (≈ 17 MB at 4.5 Mb/s) for segmented egress we don't serve.
+        let config = moq_mux::catalog::Config::default()
+            .with_clock(clock)
+            .with_max_age(MEDIA_RETENTION);
         let catalog = moq_mux::catalog::Producer::new(&mut producer, config)
             .context("creating the catalog")?;
         producer

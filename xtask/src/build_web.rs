@@ -6,10 +6,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{Context, bail, ensure};
+use anyhow::{Context, ensure};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use wasm_bindgen_cli_support::Bindgen;
+
+use crate::workspace;
 
 const TARGET: &str = "wasm32-unknown-unknown";
 /// The name the page imports: `/pkg/viewer.js` and `/pkg/viewer_bg.wasm`.
@@ -18,12 +20,12 @@ const OUT_NAME: &str = "viewer";
 /// Build the viewer into `<workspace>/target/web/` and print its sizes. `release` builds
 /// the size-optimised `wasm-release` profile; otherwise the dev profile with debug info.
 pub fn build_web(release: bool) -> anyhow::Result<PathBuf> {
-    let root = workspace_root();
+    let root = workspace::root();
     ensure_target()?;
 
     let profile = if release { "wasm-release" } else { "dev" };
-    let mut build = Command::new(cargo());
-    build.current_dir(&root).args([
+    let mut build = workspace::cargo_command();
+    build.args([
         "build",
         "-p",
         "viewer-wasm",
@@ -38,10 +40,10 @@ pub fn build_web(release: bool) -> anyhow::Result<PathBuf> {
     {
         build.env("RUSTFLAGS", format!("{flags} --cfg=web_sys_unstable_apis"));
     }
-    run(&mut build)?;
+    workspace::run(&mut build)?;
 
     let profile_dir = if release { "wasm-release" } else { "debug" };
-    let wasm = target_dir(&root)
+    let wasm = workspace::target_dir()
         .join(TARGET)
         .join(profile_dir)
         .join("viewer_wasm.wasm");
@@ -118,30 +120,5 @@ fn ensure_target() -> anyhow::Result<()> {
     if installed.lines().any(|line| line.trim() == TARGET) {
         return Ok(());
     }
-    run(Command::new("rustup").args(["target", "add", TARGET]))
-}
-
-fn run(command: &mut Command) -> anyhow::Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} failed: {status}");
-    }
-    Ok(())
-}
-
-/// The cargo that runs this xtask, so the same toolchain builds the viewer.
-fn cargo() -> String {
-    std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
-}
-
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| root.join(dir))
+    workspace::run(Command::new("rustup").args(["target", "add", TARGET]))
 }

@@ -20,16 +20,26 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
+/// A `cargo` command (the one running this xtask, so the same toolchain builds everything) in
+/// the workspace root.
+pub fn cargo_command() -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
 /// Run `cargo ARGS` in the workspace root, failing if it fails.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(root())
+    run(cargo_command().args(args))
+}
+
+/// Run `command` to completion, failing if it fails.
+pub fn run(command: &mut Command) -> anyhow::Result<()> {
+    let status = command
         .status()
-        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+        .with_context(|| format!("running {command:?}"))?;
     if !status.success() {
-        bail!("cargo {} failed ({status})", args.join(" "));
+        bail!("{command:?} failed ({status})");
     }
     Ok(())
 }
