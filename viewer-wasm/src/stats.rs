@@ -2,12 +2,17 @@
 //! pairing of each decoder output with the moment its chunk was submitted. Both are
 //! allocation-free once built, since they sit on the per-frame path.
 
-/// The newest `capacity` samples.
+use std::collections::VecDeque;
+
+/// The newest samples: at most `capacity`, and none older than `horizon_ms` before the newest
+/// one, so a viewer that slows down (a throttled CPU painting a few frames a second) reports
+/// how it is doing now rather than minutes ago.
 #[derive(Debug, Clone)]
 pub struct Window {
-    samples: Vec<f64>,
+    /// (time, value), oldest first.
+    samples: VecDeque<(f64, f64)>,
     capacity: usize,
-    next: usize,
+    horizon_ms: f64,
     last: Option<f64>,
     sorted: Vec<f64>,
 }
@@ -21,40 +26,46 @@ pub struct Summary {
 }
 
 impl Window {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, horizon_ms: f64) -> Self {
         let capacity = capacity.max(1);
         Self {
-            samples: Vec::with_capacity(capacity),
+            samples: VecDeque::with_capacity(capacity),
             capacity,
-            next: 0,
+            horizon_ms,
             last: None,
             sorted: Vec::with_capacity(capacity),
         }
     }
 
-    pub fn push(&mut self, sample: f64) {
+    /// Add `sample`, taken at `now_ms` (any clock, the same for every push).
+    pub fn push(&mut self, sample: f64, now_ms: f64) {
         if !sample.is_finite() {
             return;
         }
-        if self.samples.len() < self.capacity {
-            self.samples.push(sample);
-        } else {
-            self.samples[self.next] = sample;
+        while self
+            .samples
+            .front()
+            .is_some_and(|&(at, _)| at < now_ms - self.horizon_ms)
+        {
+            self.samples.pop_front();
         }
-        self.next = (self.next + 1) % self.capacity;
+        if self.samples.len() == self.capacity {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now_ms, sample));
         self.last = Some(sample);
     }
 
     pub fn clear(&mut self) {
         self.samples.clear();
-        self.next = 0;
         self.last = None;
     }
 
     /// Nearest-rank percentiles over the window (one sort for both).
     pub fn summary(&mut self) -> Summary {
         self.sorted.clear();
-        self.sorted.extend_from_slice(&self.samples);
+        self.sorted
+            .extend(self.samples.iter().map(|&(_, value)| value));
         self.sorted.sort_unstable_by(f64::total_cmp);
         Summary {
             last: self.last,
@@ -115,36 +126,36 @@ mod tests {
 
     #[test]
     fn empty_window_summarises_to_nothing() {
-        assert_eq!(Window::new(10).summary(), Summary::default());
+        assert_eq!(Window::new(10, 1000.0).summary(), Summary::default());
     }
 
     #[test]
     fn percentiles_use_nearest_rank() {
-        let mut window = Window::new(100);
+        let mut window = Window::new(100, 1000.0);
         for sample in (1..=100).rev() {
-            window.push(f64::from(sample));
+            window.push(f64::from(sample), 0.0);
         }
         let summary = window.summary();
         assert_eq!(summary.last, Some(1.0));
         assert_eq!(summary.p50, Some(50.0));
         assert_eq!(summary.p95, Some(95.0));
 
-        let mut single = Window::new(5);
-        single.push(7.5);
+        let mut single = Window::new(5, 1000.0);
+        single.push(7.5, 0.0);
         let summary = single.summary();
         assert_eq!((summary.p50, summary.p95), (Some(7.5), Some(7.5)));
     }
 
     #[test]
     fn the_window_forgets_old_samples() {
-        let mut window = Window::new(3);
+        let mut window = Window::new(3, 1000.0);
         for sample in [100.0, 100.0, 100.0, 1.0, 2.0, 3.0] {
-            window.push(sample);
+            window.push(sample, 0.0);
         }
         let summary = window.summary();
         assert_eq!(summary.p95, Some(3.0));
         assert_eq!(summary.p50, Some(2.0));
-        window.push(f64::NAN);
+        window.push(f64::NAN, 0.0);
         assert_eq!(
             window.summary().last,
             Some(3.0),
@@ -152,6 +163,20 @@ mod tests {
         );
         window.clear();
         assert_eq!(window.summary(), Summary::default());
+    }
+
+    #[test]
+    fn samples_older_than_the_horizon_are_forgotten() {
+        let mut window = Window::new(300, 5000.0);
+        // A fast stretch of high values, then a slow viewer painting once a second.
+        for i in 0..250 {
+            window.push(800.0, f64::from(i) * 16.0);
+        }
+        for second in 1..=6 {
+            window.push(200.0, 4000.0 + f64::from(second) * 1000.0);
+        }
+        let summary = window.summary();
+        assert_eq!((summary.p50, summary.p95), (Some(200.0), Some(200.0)));
     }
 
     #[test]

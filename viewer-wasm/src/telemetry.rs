@@ -6,8 +6,10 @@ use crate::selection::Acceleration;
 use crate::state::{Event, State, Status};
 use crate::stats::{DecodeTimes, Summary, Window};
 
-/// Samples kept for the percentiles: about five seconds at 60 fps.
+/// Samples kept for the percentiles: at most five seconds' worth, and no more than 300 (five
+/// seconds at 60 fps).
 pub const WINDOW: usize = 300;
+pub const WINDOW_MS: f64 = 5000.0;
 
 /// A live broadcast that sends no video for this long has stopped, whatever the relay says
 /// yet (a publisher that dies without saying goodbye stays announced until its connection
@@ -70,8 +72,8 @@ impl Default for Telemetry {
             size: None,
             acceleration: None,
             clock: None,
-            latency: Window::new(WINDOW),
-            decode: Window::new(WINDOW),
+            latency: Window::new(WINDOW, WINDOW_MS),
+            decode: Window::new(WINDOW, WINDOW_MS),
             in_flight: DecodeTimes::default(),
             last_frame_ms: 0.0,
             stalled: false,
@@ -138,7 +140,7 @@ impl Telemetry {
     pub fn decoded(&mut self, timestamp_us: f64, now_ms: f64) {
         self.counters.decoded += 1;
         if let Some(took) = self.in_flight.completed(timestamp_us, now_ms) {
-            self.decode.push(took);
+            self.decode.push(took, now_ms);
         }
     }
 
@@ -152,8 +154,10 @@ impl Telemetry {
         self.counters.rendered += 1;
         self.size = Some(size);
         if let Some(clock) = self.clock {
-            self.latency
-                .push(now_unix_ms - clock.sender_unix_ms(timestamp_us));
+            self.latency.push(
+                now_unix_ms - clock.sender_unix_ms(timestamp_us),
+                now_unix_ms,
+            );
         }
     }
 
