@@ -1,13 +1,16 @@
-//! The paint loop: on every animation frame, draw the newest decoded frame to the canvas and
-//! close it (and notice when video has stopped arriving). The canvas takes the video's size;
-//! the page's CSS scales it to fit.
+//! Painting: a decoded frame is drawn the moment it comes out of the decoder when nothing was
+//! drawn yet since the last animation frame (it then reaches the very next composite instead of
+//! waiting a whole animation frame for its turn); a second frame within the same animation frame
+//! waits as the newest and is drawn at the next one. Every frame is closed once drawn. The
+//! animation-frame loop also notices when video has stopped arriving. The canvas takes the
+//! video's size; the page's CSS scales it to fit.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, Window};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, VideoFrame, Window};
 
 use super::describe;
 use super::shared::Shared;
@@ -27,7 +30,10 @@ impl RenderLoop {
         shared: Rc<Shared>,
         canvas: HtmlCanvasElement,
     ) -> Result<Self, String> {
-        let context = context(&canvas)?;
+        shared.set_painter(Painter {
+            context: context(&canvas)?,
+            canvas,
+        });
         let callback: Callback = Rc::default();
         let request = Rc::new(Cell::new(0));
         let tick = {
@@ -35,7 +41,7 @@ impl RenderLoop {
             // The argument is the frame's start time on the `performance.now()` clock.
             Closure::<dyn FnMut(f64)>::new(move |now_ms: f64| {
                 shared.telemetry.borrow_mut().check_stall(now_ms);
-                paint(&shared, &canvas, &context);
+                shared.animation_frame();
                 if let Some(tick) = callback.borrow().as_ref() {
                     request.set(
                         window
@@ -77,28 +83,34 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
         .map_err(|_| "the canvas has no 2D context".into())
 }
 
-fn paint(shared: &Shared, canvas: &HtmlCanvasElement, context: &CanvasRenderingContext2d) {
-    let Some(frame) = shared.take_frame() else {
-        return;
-    };
-    let (width, height) = (frame.display_width(), frame.display_height());
-    if canvas.width() != width || canvas.height() != height {
-        canvas.set_width(width);
-        canvas.set_height(height);
-    }
-    let drawn = context.draw_image_with_video_frame_and_dw_and_dh(
-        &frame,
-        0.0,
-        0.0,
-        f64::from(width),
-        f64::from(height),
-    );
-    let now = shared.now_unix_ms();
-    let timestamp_us = frame.timestamp();
-    frame.close();
-    let mut telemetry = shared.telemetry.borrow_mut();
-    match drawn {
-        Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
-        Err(_) => telemetry.counters.dropped += 1,
+/// Where frames are drawn.
+pub struct Painter {
+    canvas: HtmlCanvasElement,
+    context: CanvasRenderingContext2d,
+}
+
+impl Painter {
+    /// Draw `frame`, close it, and count it.
+    pub fn paint(&self, shared: &Shared, frame: VideoFrame) {
+        let (width, height) = (frame.display_width(), frame.display_height());
+        if self.canvas.width() != width || self.canvas.height() != height {
+            self.canvas.set_width(width);
+            self.canvas.set_height(height);
+        }
+        let drawn = self.context.draw_image_with_video_frame_and_dw_and_dh(
+            &frame,
+            0.0,
+            0.0,
+            f64::from(width),
+            f64::from(height),
+        );
+        let now = shared.now_unix_ms();
+        let timestamp_us = frame.timestamp();
+        frame.close();
+        let mut telemetry = shared.telemetry.borrow_mut();
+        match drawn {
+            Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
+            Err(_) => telemetry.counters.dropped += 1,
+        }
     }
 }

@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 
 use web_sys::{Performance, VideoFrame};
 
+use super::render::Painter;
 use crate::playout::Newest;
 use crate::state::Event;
 use crate::telemetry::Telemetry;
@@ -12,6 +13,9 @@ use crate::telemetry::Telemetry;
 pub struct Shared {
     pub telemetry: RefCell<Telemetry>,
     newest: RefCell<Newest<VideoFrame>>,
+    painter: RefCell<Option<Painter>>,
+    /// Whether a frame was drawn since the last animation frame began.
+    painted_this_frame: Cell<bool>,
     closed: Cell<bool>,
     performance: Performance,
 }
@@ -21,6 +25,8 @@ impl Shared {
         Self {
             telemetry: RefCell::default(),
             newest: RefCell::default(),
+            painter: RefCell::default(),
+            painted_this_frame: Cell::new(false),
             closed: Cell::new(false),
             performance,
         }
@@ -40,11 +46,23 @@ impl Shared {
         self.performance.time_origin() + self.performance.now()
     }
 
-    /// A decoded frame for the next paint. Whichever frame loses (normally the one still
+    pub fn set_painter(&self, painter: Painter) {
+        *self.painter.borrow_mut() = Some(painter);
+    }
+
+    /// A decoded frame: drawn now if nothing was drawn since the last animation frame began,
+    /// otherwise kept for the next one. Whichever frame loses there (normally the one still
     /// waiting) is closed here and counted as dropped.
     pub fn offer(&self, frame: VideoFrame) {
         if self.closed.get() {
             frame.close();
+            return;
+        }
+        if !self.painted_this_frame.get()
+            && let Some(painter) = self.painter.borrow().as_ref()
+        {
+            self.painted_this_frame.set(true);
+            painter.paint(self, frame);
             return;
         }
         let loser = self.newest.borrow_mut().offer(frame.timestamp(), frame);
@@ -54,8 +72,15 @@ impl Shared {
         }
     }
 
-    /// The frame to paint, if a new one was decoded since the last paint.
-    pub fn take_frame(&self) -> Option<VideoFrame> {
+    /// A new animation frame: draw the frame that waited for it, if any.
+    pub fn animation_frame(&self) {
+        self.painted_this_frame.set(false);
+        if let Some(frame) = self.take_frame() {
+            self.offer(frame);
+        }
+    }
+
+    fn take_frame(&self) -> Option<VideoFrame> {
         self.newest.borrow_mut().take()
     }
 
