@@ -20,13 +20,7 @@ async fn test_source_arrives_as_live_h264_with_a_keyframe_at_every_group_start()
         received.groups >= 2,
         "a 2 s GOP gives a second group within 150 frames"
     );
-    let video = received
-        .catalog
-        .video
-        .renditions
-        .values()
-        .next()
-        .expect("a rendition");
+    let video = received.video();
     assert!(
         video.codec.to_string().starts_with("avc1."),
         "codec {}",
@@ -62,13 +56,7 @@ async fn screen_source_captures_an_x11_display() -> anyhow::Result<()> {
 
     let received =
         tokio::time::timeout(Duration::from_secs(40), receive(&url, "desk", 60)).await??;
-    let video = received
-        .catalog
-        .video
-        .renditions
-        .values()
-        .next()
-        .expect("a rendition");
+    let video = received.video();
     // 1024x768 fitted into 1280x720, aspect kept.
     assert_eq!(
         (video.coded_width, video.coded_height),

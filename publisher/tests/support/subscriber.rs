@@ -11,6 +11,18 @@ pub struct Received {
     pub groups: usize,
 }
 
+impl Received {
+    /// The broadcast's (only) video rendition.
+    pub fn video(&self) -> &hang::catalog::VideoConfig {
+        self.catalog
+            .video
+            .renditions
+            .values()
+            .next()
+            .expect("receive checked there is a video rendition")
+    }
+}
+
 /// Connect to `url`, wait for broadcast `name`, and read `want` video frames, checking on the way
 /// that timestamps increase and that every group starts with a keyframe (and only there).
 pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Received> {
