@@ -1,7 +1,7 @@
-//! The hang catalog (`catalog.json`) as this viewer reads it: the video renditions and the
-//! root clock. Small local serde types instead of `hang::Catalog`, so the wasm doesn't carry
-//! hang's regex-based codec parsing; everything the viewer ignores (audio, data tracks,
-//! unknown fields) is skipped rather than validated.
+//! The hang catalog (`catalog.json`) as this viewer reads it: the video and audio renditions
+//! and the root clock. Small local serde types instead of `hang::Catalog`, so the wasm doesn't carry
+//! hang's regex-based codec parsing; everything the viewer ignores (data tracks, unknown
+//! fields) is skipped rather than validated.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -18,7 +18,97 @@ pub const TRACK: &str = "catalog.json";
 #[serde(default)]
 pub struct Catalog {
     pub video: Video,
+    pub audio: Audio,
     pub clock: Option<Clock>,
+}
+
+/// `audio`: the audio renditions, keyed by track name. A malformed audio rendition is kept
+/// with its problem rather than failing the whole catalog: the video still plays.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Audio {
+    pub renditions: BTreeMap<String, AudioRendition>,
+}
+
+impl<'de> Deserialize<'de> for Audio {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Wire {
+            renditions: BTreeMap<String, serde_json::Value>,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        let renditions = wire
+            .renditions
+            .into_iter()
+            .map(|(name, value)| {
+                let rendition =
+                    AudioRendition::deserialize(value).unwrap_or_else(|err| AudioRendition {
+                        codec: String::new(),
+                        sample_rate: 0,
+                        number_of_channels: 0,
+                        description: None,
+                        bitrate: None,
+                        container: Container::Legacy,
+                        broadcast: None,
+                        problem: Some(format!("malformed audio rendition: {err}")),
+                    });
+                (name, rendition)
+            })
+            .collect();
+        Ok(Self { renditions })
+    }
+}
+
+/// One audio rendition: a WebCodecs `AudioDecoderConfig` plus how its frames travel.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AudioRendition {
+    /// WebCodecs codec string, e.g. `opus` or `mp4a.40.2`.
+    pub codec: String,
+    pub sample_rate: u32,
+    pub number_of_channels: u32,
+    /// Codec setup bytes (OpusHead, AudioSpecificConfig), hex on the wire.
+    #[serde(default, deserialize_with = "hex_bytes")]
+    pub description: Option<Vec<u8>>,
+    pub bitrate: Option<u64>,
+    #[serde(default)]
+    pub container: Container,
+    /// Set when the track lives in another broadcast, which this viewer doesn't follow.
+    pub broadcast: Option<String>,
+    /// Why the rendition could not be read, when it could not.
+    #[serde(skip)]
+    pub problem: Option<String>,
+}
+
+impl AudioRendition {
+    /// Why this viewer cannot play the rendition whatever the browser supports, if it can't.
+    pub fn unplayable_reason(&self) -> Option<String> {
+        if let Some(problem) = &self.problem {
+            return Some(problem.clone());
+        }
+        refusal(&self.container, self.broadcast.as_deref())
+    }
+
+    /// `codec rate Hz ×channels`, for messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} {} Hz x{}",
+            self.codec, self.sample_rate, self.number_of_channels
+        )
+    }
+}
+
+/// Why a rendition in `container`, living in `broadcast`, cannot be played by this viewer.
+fn refusal(container: &Container, broadcast: Option<&str>) -> Option<String> {
+    if let Container::Other(kind) = container {
+        return Some(format!(
+            "container \"{kind}\" is not supported (only \"legacy\")"
+        ));
+    }
+    if broadcast.is_some_and(|path| !path.is_empty()) {
+        return Some("the track lives in another broadcast".into());
+    }
+    None
 }
 
 /// `video`: the video renditions, keyed by track name.
@@ -93,6 +183,17 @@ impl Catalog {
             .sort_by_key(|(_, rendition)| std::cmp::Reverse((rendition.area(), rendition.bitrate)));
         ranked
     }
+
+    /// The audio rendition to play: the one with the most channels, then the highest bitrate
+    /// (ties keep track-name order).
+    pub fn best_audio(&self) -> Option<(&str, &AudioRendition)> {
+        self.audio
+            .renditions
+            .iter()
+            .rev()
+            .max_by_key(|(_, rendition)| (rendition.number_of_channels, rendition.bitrate))
+            .map(|(name, rendition)| (name.as_str(), rendition))
+    }
 }
 
 impl Rendition {
@@ -102,19 +203,7 @@ impl Rendition {
 
     /// Why this viewer cannot play the rendition whatever the browser supports, if it can't.
     pub fn unplayable_reason(&self) -> Option<String> {
-        if let Container::Other(kind) = &self.container {
-            return Some(format!(
-                "container \"{kind}\" is not supported (only \"legacy\")"
-            ));
-        }
-        if self
-            .broadcast
-            .as_deref()
-            .is_some_and(|path| !path.is_empty())
-        {
-            return Some("the track lives in another broadcast".into());
-        }
-        None
+        refusal(&self.container, self.broadcast.as_deref())
     }
 
     /// `codec WxH`, for messages and the stats line.
@@ -243,9 +332,57 @@ mod tests {
 
     #[test]
     fn an_audio_only_catalog_has_no_video() {
-        let catalog = parse(r#"{"audio":{"renditions":{"a":{"codec":"opus"}}}}"#).expect("parses");
+        let catalog = parse(
+            r#"{"audio":{"renditions":{"a":{"codec":"opus","sampleRate":48000,"numberOfChannels":2}}}}"#,
+        )
+        .expect("parses");
         assert!(catalog.ranked_video().is_empty());
         assert_eq!(catalog.clock, None);
+        assert_eq!(catalog.best_audio().map(|(name, _)| name), Some("a"));
+    }
+
+    /// What moq-mux's TS import publishes for the publisher's Opus track.
+    #[test]
+    fn reads_an_opus_rendition() {
+        let catalog = parse(
+            r#"{"audio":{"renditions":{"0.opus":{
+                "codec":"opus","sampleRate":48000,"numberOfChannels":2,"bitrate":128000,
+                "description":"4f707573486561640102380180bb00000000","container":{"kind":"legacy"},
+                "jitter":10
+            }}}}"#,
+        )
+        .expect("parses");
+        let (name, audio) = catalog.best_audio().expect("audio");
+        assert_eq!(name, "0.opus");
+        assert_eq!(audio.describe(), "opus 48000 Hz x2");
+        assert_eq!(audio.description.as_deref().map(<[u8]>::len), Some(18));
+        assert_eq!(audio.unplayable_reason(), None);
+    }
+
+    #[test]
+    fn a_malformed_audio_rendition_leaves_the_video_playable() {
+        let catalog = parse(
+            r#"{"video":{"renditions":{"v":{"codec":"avc1.640020"}}},
+                "audio":{"renditions":{"a":{"codec":"opus","description":"zz"}}}}"#,
+        )
+        .expect("the catalog still parses");
+        assert_eq!(catalog.ranked_video().len(), 1);
+        let (_, audio) = catalog.best_audio().expect("kept");
+        let reason = audio.unplayable_reason().expect("refused");
+        assert!(reason.starts_with("malformed audio rendition"), "{reason}");
+    }
+
+    #[test]
+    fn the_best_audio_has_the_most_channels_then_the_highest_bitrate() {
+        let catalog = parse(
+            r#"{"audio":{"renditions":{
+                "mono": {"codec":"opus","sampleRate":48000,"numberOfChannels":1,"bitrate":96000},
+                "low": {"codec":"opus","sampleRate":48000,"numberOfChannels":2,"bitrate":32000},
+                "high": {"codec":"opus","sampleRate":48000,"numberOfChannels":2,"bitrate":128000}
+            }}}"#,
+        )
+        .expect("parses");
+        assert_eq!(catalog.best_audio().map(|(name, _)| name), Some("high"));
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! [`reconnect`] (where and when to dial). The browser glue (WebTransport, WebCodecs, canvas,
 //! the `Viewer` class exported to JavaScript) is compiled for wasm32 only.
 
+pub mod audio;
 pub mod catalog;
 pub mod clock;
 pub mod container;

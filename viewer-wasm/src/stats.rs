@@ -61,6 +61,14 @@ impl Window {
         self.last = None;
     }
 
+    /// The largest sample in the window.
+    pub fn max(&self) -> Option<f64> {
+        self.samples
+            .iter()
+            .map(|&(_, value)| value)
+            .max_by(f64::total_cmp)
+    }
+
     /// Nearest-rank percentiles over the window (one sort for both).
     pub fn summary(&mut self) -> Summary {
         self.sorted.clear();

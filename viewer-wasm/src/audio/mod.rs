@@ -1,0 +1,7 @@
+//! Audio playout, host-independent: the ring the AudioWorklet reads ([`ring`]), when each
+//! sample should be heard ([`schedule`]) and how the stream is kept on that plan despite
+//! late arrivals and clock drift ([`drift`]).
+
+pub mod drift;
+pub mod ring;
+pub mod schedule;

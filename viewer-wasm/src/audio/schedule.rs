@@ -1,0 +1,236 @@
+//! One playout clock for audio and video. Both are planned in the sender's wall-clock time
+//! (catalog clock + timestamp = capture time), so a sample and the frame captured with it are
+//! due at the same moment: capture time + the playout latency.
+//!
+//! Video is painted the moment it is decoded, which sets the latency a viewer sees. Audio is
+//! heard at the same latency when it can be, and otherwise at the smallest latency its arrival
+//! allows ([`Playout::target_ms`]). [`OutputClock`] says when a sample written now will leave
+//! the speakers, from the worklet's read position and the context's output timestamp.
+
+use crate::stats::Window;
+
+/// Headroom over the slowest recent arrival, ms: the audio thread reads in bursts.
+pub const MARGIN_MS: f64 = 8.0;
+/// How fast the target latency may fall, ms per second of wall time: slower than the drift
+/// corrector's nudge (5 ms/s), so a fall is a nudge, never a jump.
+pub const FALL_MS_PER_SECOND: f64 = 4.0;
+/// How far back arrival latencies count, ms.
+const ARRIVAL_WINDOW_MS: f64 = 5_000.0;
+/// Samples kept of them: 5 s of 10 ms packets.
+const ARRIVAL_SAMPLES: usize = 500;
+
+/// Maps the ring's frame counter to the moment a frame leaves the speakers.
+///
+/// The worklet publishes `context_frame − read` (both wrapping `u32`): the audio context's
+/// frame at which ring frame `read` is played. It stays constant while audio flows and grows by
+/// the silence of each underrun. `AudioContext.getOutputTimestamp()` ties a context time to
+/// the `performance` clock at the speakers, output latency included.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OutputClock {
+    pub sample_rate: f64,
+    /// The context frame (mod 2^32) minus the ring frame played at it.
+    pub frame_offset: u32,
+    /// `getOutputTimestamp().contextTime` × sample rate.
+    pub context_frames: f64,
+    /// `getOutputTimestamp().performanceTime`, as Unix ms.
+    pub unix_ms: f64,
+}
+
+impl OutputClock {
+    /// When ring frame `frame` will be heard, Unix ms.
+    pub fn heard_unix_ms(&self, frame: u32) -> f64 {
+        let context_frame = frame.wrapping_add(self.frame_offset);
+        // The distance to the timestamp's frame fits an i32 (it is seconds, not hours).
+        let reference = (self.context_frames.round() as i64 as u32).wrapping_neg();
+        let ahead = context_frame.wrapping_add(reference) as i32;
+        self.unix_ms + f64::from(ahead) * 1000.0 / self.sample_rate
+    }
+}
+
+/// The audio playout latency (capture → speakers) and what it is derived from.
+#[derive(Debug, Clone)]
+pub struct Playout {
+    /// Capture → ready-to-write latency of recent chunks, ms.
+    arrival: Window,
+    /// The current target, ms, and when it was last moved (Unix ms).
+    target: Option<(f64, f64)>,
+}
+
+impl Default for Playout {
+    fn default() -> Self {
+        Self {
+            arrival: Window::new(ARRIVAL_SAMPLES, ARRIVAL_WINDOW_MS),
+            target: None,
+        }
+    }
+}
+
+impl Playout {
+    /// A decoded chunk captured at `capture_unix_ms` is ready to write at `now_unix_ms`.
+    pub fn arrived(&mut self, capture_unix_ms: f64, now_unix_ms: f64) {
+        self.arrival
+            .push(now_unix_ms - capture_unix_ms, now_unix_ms);
+    }
+
+    /// The latency audio is played at now: the video's (so they are in sync) unless audio
+    /// cannot arrive that early, then the slowest recent arrival plus the output latency and
+    /// a margin. Rises at once; falls at [`FALL_MS_PER_SECOND`].
+    pub fn target_ms(
+        &mut self,
+        video_latency_ms: Option<f64>,
+        output_latency_ms: f64,
+        now_unix_ms: f64,
+    ) -> f64 {
+        let slowest = self.arrival.max().unwrap_or(0.0);
+        let feasible = slowest + output_latency_ms.max(0.0) + MARGIN_MS;
+        let wanted = video_latency_ms.map_or(feasible, |video| video.max(feasible));
+        let target = match self.target {
+            Some((current, _)) if wanted < current => {
+                let since = self.target.map_or(0.0, |(_, at)| now_unix_ms - at).max(0.0);
+                (current - FALL_MS_PER_SECOND * since / 1000.0).max(wanted)
+            }
+            _ => wanted,
+        };
+        self.target = Some((target, now_unix_ms));
+        target
+    }
+
+    /// Start over (a new track, a new clock).
+    pub fn clear(&mut self) {
+        self.arrival.clear();
+        self.target = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audio::drift::Corrector;
+    use crate::audio::ring::{Reader, Ring};
+
+    #[test]
+    fn the_output_clock_counts_from_the_output_timestamp() {
+        let clock = OutputClock {
+            sample_rate: 48_000.0,
+            frame_offset: 1_000,
+            context_frames: 49_000.0, // ring frame 48_000 is being heard …
+            unix_ms: 5_000.0,         // … at this moment
+        };
+        assert_eq!(clock.heard_unix_ms(48_000), 5_000.0);
+        assert_eq!(clock.heard_unix_ms(48_480), 5_010.0);
+        assert_eq!(clock.heard_unix_ms(47_520), 4_990.0);
+        let wrapped = OutputClock {
+            frame_offset: u32::MAX - 999,
+            context_frames: 0.0,
+            ..clock
+        };
+        assert_eq!(wrapped.heard_unix_ms(1_000), 5_000.0, "across the u32 wrap");
+    }
+
+    #[test]
+    fn audio_follows_video_when_it_arrives_in_time() {
+        let mut playout = Playout::default();
+        for n in 0..100 {
+            playout.arrived(0.0, 12.0 + f64::from(n % 3));
+        }
+        assert_eq!(playout.target_ms(Some(40.0), 10.0, 0.0), 40.0);
+    }
+
+    #[test]
+    fn audio_that_cannot_keep_up_with_video_plays_as_early_as_it_can() {
+        let mut playout = Playout::default();
+        playout.arrived(0.0, 30.0);
+        playout.arrived(0.0, 22.0);
+        assert_eq!(
+            playout.target_ms(Some(25.0), 10.0, 0.0),
+            30.0 + 10.0 + MARGIN_MS
+        );
+        assert_eq!(playout.target_ms(None, 10.0, 0.0), 48.0);
+    }
+
+    #[test]
+    fn the_target_rises_at_once_and_falls_slowly() {
+        let mut playout = Playout::default();
+        assert_eq!(playout.target_ms(Some(100.0), 0.0, 0.0), 100.0);
+        assert_eq!(playout.target_ms(Some(40.0), 0.0, 1_000.0), 96.0);
+        assert_eq!(playout.target_ms(Some(40.0), 0.0, 1_500.0), 94.0);
+        assert_eq!(playout.target_ms(Some(120.0), 0.0, 1_600.0), 120.0);
+        playout.clear();
+        assert_eq!(playout.target_ms(Some(40.0), 0.0, 2_000.0), 40.0);
+    }
+
+    /// An hour of a sender whose audio clock runs 100 ppm fast against this machine's, with
+    /// network jitter and a render thread that reads in 10 ms bursts: the buffer stays put, it
+    /// never runs dry, and audio is heard within a few ms of its planned time throughout.
+    #[test]
+    fn an_hour_of_clock_drift_neither_grows_the_delay_nor_runs_dry() {
+        const RATE: f64 = 48_000.0;
+        const CHUNK: u32 = 480;
+        const SENDER_SPEEDUP: f64 = 1.0001;
+        let target_ms = 60.0;
+        let output_latency_ms = 10.0;
+        let ring = Ring::new(48_000, 1);
+        let mut storage = vec![0.0; ring.samples()];
+        let mut reader = Reader::default();
+        let mut corrector = Corrector::default();
+        let mut write = 0u32;
+        let mut heard_errors = Vec::new();
+        // The reader: 480 frames every 10 ms of this machine's time, starting at 0 ms.
+        let mut next_burst_ms = 0.0;
+        let mut context_frame = 0u32;
+        let frames_per_ms = RATE / 1000.0;
+        let chunk = vec![0.25f32; CHUNK as usize];
+        let mut output = Vec::new();
+        let chunks = (3_600.0 * RATE / f64::from(CHUNK)) as u64;
+        for n in 0..chunks {
+            // Chunk n was captured at n·10 ms on the sender's clock, which runs fast.
+            let capture_ms = n as f64 * 10.0 / SENDER_SPEEDUP;
+            let jitter_ms = [3.0, 9.0, 1.0, 14.0, 5.0][(n % 5) as usize];
+            let now_ms = capture_ms + 20.0 + jitter_ms;
+            while next_burst_ms <= now_ms {
+                let quantum = reader.quantum(&ring, write, CHUNK);
+                context_frame = context_frame.wrapping_add(quantum.from_ring + quantum.silent);
+                next_burst_ms += 10.0;
+            }
+            // Context frame F leaves the speakers at F / rate + the output latency.
+            let clock = OutputClock {
+                sample_rate: RATE,
+                frame_offset: context_frame.wrapping_sub(reader.read),
+                context_frames: (now_ms - output_latency_ms) * frames_per_ms,
+                unix_ms: now_ms,
+            };
+            let heard = clock.heard_unix_ms(write);
+            let lateness = heard - (capture_ms + target_ms);
+            let plan = corrector.plan(lateness, CHUNK, RATE);
+            super::super::drift::resample(
+                &chunk[plan.skip as usize..],
+                1,
+                plan.frames as usize,
+                &mut output,
+            );
+            let silence = vec![0.0; plan.silence as usize];
+            write = write.wrapping_add(
+                ring.write(&mut storage, write, reader.read, &silence)
+                    .frames,
+            );
+            write =
+                write.wrapping_add(ring.write(&mut storage, write, reader.read, &output).frames);
+            if n > 1_000 {
+                heard_errors.push(lateness.abs());
+            }
+        }
+        let worst = heard_errors.iter().copied().fold(0.0, f64::max);
+        assert!(
+            worst < 12.0,
+            "audio strayed {worst:.1} ms from its planned time"
+        );
+        assert!(
+            corrector.jumps <= 1,
+            "{} jumps: only the start may jump",
+            corrector.jumps
+        );
+        assert!(reader.underruns <= 1, "{} underruns", reader.underruns);
+        let buffered_ms = f64::from(ring.filled(write, reader.read)) / frames_per_ms;
+        assert!(buffered_ms < target_ms, "buffer grew to {buffered_ms} ms");
+    }
+}
