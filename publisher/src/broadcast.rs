@@ -1,6 +1,7 @@
 //! The hang broadcast the publisher fills: an origin holding one announced broadcast, its
 //! catalog (with the clock that ties frame timestamps to wall-clock capture time), and the
-//! FLV import that turns ffmpeg's output into tracks, groups and frames.
+//! FLV import that turns ffmpeg's output into tracks, groups and frames — and the MPEG-TS import
+//! that adds the audio from a second ffmpeg to the same broadcast and catalog.
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use crate::flv_tags::Scanner;
-use crate::status::Meter;
+use crate::status::{AudioMeter, AudioState, Meter};
+use crate::ts_pes;
 
 /// How long a superseded group stays fetchable: a moment for a relay serving a late joiner.
 const MEDIA_RETENTION: Duration = Duration::from_secs(1);
@@ -85,6 +87,56 @@ impl Broadcast {
         }
     }
 
+    /// Read the audio ffmpeg's MPEG-TS output until it ends, publishing each packet into the same
+    /// broadcast and catalog as the video, timestamps verbatim (they are already on the broadcast
+    /// clock). Returns whether anything arrived at all, with how the stream ended. Blocking.
+    ///
+    /// The TS import is created on the first bytes, not before: its catalog reservation withholds
+    /// the catalog's first publication until the audio's track is known, and an audio ffmpeg that
+    /// never starts must not keep the video out of the catalog. Once the stream ends the import is
+    /// finished and dropped, which retires the audio rendition from the catalog.
+    pub fn ingest_audio(
+        &self,
+        mut ts: impl Read,
+        meter: &Mutex<AudioMeter>,
+    ) -> (bool, anyhow::Result<()>) {
+        let mut import = None;
+        let mut scanner = ts_pes::Scanner::default();
+        let mut buf = vec![0u8; 64 * 1024];
+        let result = loop {
+            let n = match ts.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => n,
+                Err(err) => {
+                    break Err(anyhow::Error::new(err).context("reading the audio ffmpeg's output"));
+                }
+            };
+            let now_us = unix_micros();
+            let chunk = &buf[..n];
+            {
+                let mut meter = meter.lock().unwrap_or_else(|p| p.into_inner());
+                meter.state = AudioState::Live;
+                scanner.feed(chunk, |pes| {
+                    meter.packet(
+                        pes.pts
+                            .map(|pts| ts_pes::ingest_ms(now_us, self.base_unix_micros, pts)),
+                    );
+                });
+            }
+            let import = import.get_or_insert_with(|| {
+                moq_mux::container::ts::Import::new(self.producer.clone(), self.catalog.reserve())
+            });
+            if let Err(err) = import.decode(chunk) {
+                break Err(err.context("importing the audio ffmpeg's MPEG-TS output"));
+            }
+        };
+        let received = import.is_some();
+        if let Some(mut import) = import {
+            let _ = import.finish();
+        }
+        (received, result)
+    }
+
     /// End the broadcast: subscribers see it go offline.
     pub fn close(&self) {
         self.producer.close();
@@ -96,6 +148,13 @@ impl Broadcast {
 fn ingest_ms(now_ms: u64, base_ms: u64, timestamp_ms: u32) -> f64 {
     let elapsed = now_ms.saturating_sub(base_ms) as u32 & 0x7fff_ffff;
     (elapsed.wrapping_sub(timestamp_ms) & 0x7fff_ffff) as f64
+}
+
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 pub fn unix_millis() -> u64 {

@@ -4,13 +4,22 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+pub use crate::audio_args::Codec;
+
 #[derive(Parser, Debug)]
 #[command(
     about = "Capture a screen (or a synthetic test source) and publish it live to a MoQ relay",
     after_help = "Examples:\n  \
         publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
         publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
-        publisher --name desk --url https://relay.example.com/anon?jwt=TOKEN\n\n\
+        publisher --name desk --url https://relay.example.com/anon?jwt=TOKEN\n  \
+        publisher --list-devices                       # the audio devices ffmpeg can capture\n  \
+        publisher --source screen --audio-device alsa_output.pci-0000_00_1f.3.analog-stereo.monitor\n  \
+        publisher --source talk.mp4 --audio-codec aac --audio-offset -80\n\n\
+        Audio: the test source beeps (1 kHz, 100 ms) in sync with a white flash in the\n\
+        bottom-right corner at every whole second; `screen` captures the default audio\n\
+        device (Linux: PulseAudio/PipeWire `default`; a sink's `.monitor` source is what\n\
+        the desktop plays); files and URLs publish their own first audio stream.\n\n\
         An http:// relay URL means a development relay: its self-signed certificate\n\
         fingerprint is fetched from the same host and port and pinned."
 )]
@@ -52,6 +61,41 @@ pub struct Args {
     /// Video bitrate in kbit/s.
     #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32).range(100..=200_000))]
     pub bitrate: u32,
+
+    /// Publish no sound.
+    #[arg(long, conflicts_with = "audio_device")]
+    pub no_audio: bool,
+
+    /// Capture sound from this device, whatever the source. Linux: a PulseAudio/PipeWire source
+    /// name (`default`, or `<sink>.monitor` for what the desktop plays); Windows: a DirectShow
+    /// audio device name; macOS: an AVFoundation audio device name or index. `--list-devices`
+    /// shows them. Not being able to open it is an error.
+    #[arg(long, value_name = "NAME")]
+    pub audio_device: Option<String>,
+
+    /// Print the audio devices ffmpeg can capture from, and exit.
+    #[arg(long)]
+    pub list_devices: bool,
+
+    /// Audio codec: `opus` (10 ms packets, the lowest latency) or `aac` (AAC-LC, mp4a.40.2).
+    #[arg(long, value_enum, default_value_t = Codec::Opus, value_name = "CODEC")]
+    pub audio_codec: Codec,
+
+    /// Audio bitrate in kbit/s [default: 144 for Opus (below that the TS muxer holds each
+    /// packet back 10 ms), 128 for AAC].
+    #[arg(long, value_name = "KBPS", value_parser = clap::value_parser!(u32).range(16..=512))]
+    pub audio_bitrate: Option<u32>,
+
+    /// Shift the audio against the video by this many milliseconds (positive: the sound plays
+    /// later), e.g. to make up for a capture device's own delay. Written into the timestamps.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 0,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(i32).range(-5000..=5000)
+    )]
+    pub audio_offset: i32,
 
     /// The ffmpeg program to run.
     #[arg(long, env = "FFMPEG", default_value = "ffmpeg", value_name = "PATH")]
@@ -148,6 +192,40 @@ mod tests {
     fn unknown_source_is_a_usage_error() {
         let err = Args::try_parse_from(["publisher", "--source", "webcam"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn audio_options_parse() {
+        let args = Args::try_parse_from(["publisher"]).unwrap();
+        assert!(!args.no_audio && !args.list_devices);
+        assert_eq!(
+            (args.audio_codec, args.audio_bitrate, args.audio_offset),
+            (Codec::Opus, None, 0)
+        );
+        let args = Args::try_parse_from([
+            "publisher",
+            "--audio-device",
+            "vsink.monitor",
+            "--audio-codec",
+            "aac",
+            "--audio-bitrate",
+            "96",
+            "--audio-offset",
+            "-80",
+        ])
+        .unwrap();
+        assert_eq!(args.audio_device.as_deref(), Some("vsink.monitor"));
+        assert_eq!(
+            (args.audio_codec, args.audio_bitrate, args.audio_offset),
+            (Codec::Aac, Some(96), -80)
+        );
+        for bad in [
+            &["publisher", "--no-audio", "--audio-device", "x"][..],
+            &["publisher", "--audio-codec", "mp3"],
+            &["publisher", "--audio-offset", "9000"],
+        ] {
+            assert!(Args::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

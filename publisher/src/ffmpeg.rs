@@ -28,8 +28,13 @@ pub struct Ffmpeg {
 }
 
 impl Ffmpeg {
-    /// Start `program` with `args`; its stdout is returned for the caller to read.
-    pub fn spawn(program: &Path, args: &[String]) -> anyhow::Result<(Self, ChildStdout)> {
+    /// Start `program` with `args`; its stdout is returned for the caller to read. Its warnings
+    /// are echoed as `<label>: …`.
+    pub fn spawn(
+        program: &Path,
+        args: &[String],
+        label: &'static str,
+    ) -> anyhow::Result<(Self, ChildStdout)> {
         let mut child = FfmpegCommand::new_with_path(program)
             .args(args)
             .spawn()
@@ -53,7 +58,7 @@ impl Ffmpeg {
             .spawn(move || {
                 for event in events {
                     if let Some(line) = problem(&event) {
-                        eprintln!("ffmpeg: {line}");
+                        eprintln!("{label}: {line}");
                         let mut kept = kept.lock().unwrap_or_else(|p| p.into_inner());
                         if kept.len() == KEPT_LOG_LINES {
                             kept.pop_front();

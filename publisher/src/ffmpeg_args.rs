@@ -13,7 +13,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::pixel_clock;
+use crate::{av_sync, pixel_clock};
 
 /// Where the pictures come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,6 +111,9 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
         filters.push_str(&pixel_clock::filter(base_unix_micros));
     }
     if *input == Input::Test {
+        // The A/V sync flash (its beep is in the audio test source).
+        filters.push(',');
+        filters.push_str(&av_sync::flash_filter(base_unix_micros));
         // The running clock (time since the stream started, ms) and the frame number, below the
         // pixel clock.
         filters.push_str(

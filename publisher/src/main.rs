@@ -2,8 +2,13 @@
 //!
 //! ffmpeg writes FLV to a pipe; moq-mux imports it into a hang broadcast as it arrives; moq-tokio
 //! keeps that broadcast published on the relay, reconnecting when needed. A status line shows the
-//! state, frame rate, bitrate, frames sent and ingest latency.
+//! state, frame rate, bitrate, frames sent and ingest latency. The sound comes from a second ffmpeg
+//! writing MPEG-TS to another pipe, imported into the same broadcast on the same clock, so audio
+//! can never hold back or break the video.
 
+mod audio;
+mod audio_args;
+mod av_sync;
 mod backoff;
 mod broadcast;
 mod cli;
@@ -13,6 +18,7 @@ mod flv_tags;
 mod pixel_clock;
 mod session;
 mod status;
+mod ts_pes;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -21,9 +27,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
+use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::{Args, Source};
-use crate::status::{Meter, State};
+use crate::status::{AudioMeter, AudioState, Meter, State};
 
 #[tokio::main]
 async fn main() {
@@ -41,7 +48,24 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if args.list_devices {
+        return match audio::list_devices(&args.ffmpeg, Platform::current()) {
+            Ok(list) => {
+                println!("{list}");
+                Ok(())
+            }
+            Err(err) => Err(anyhow::anyhow!("cannot list the audio devices: {err}")),
+        };
+    }
     let input = input(&args)?;
+    let audio_plan = audio_plan(&args);
+    let audio_settings = audio_args::Audio {
+        codec: args.audio_codec,
+        bitrate_kbps: args
+            .audio_bitrate
+            .unwrap_or_else(|| args.audio_codec.default_kbps()),
+        offset_us: i64::from(args.audio_offset) * 1000,
+    };
     let video = ffmpeg_args::Video {
         width: args.size.0,
         height: args.size.1,
@@ -54,11 +78,45 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let broadcast = Arc::new(Broadcast::new(&args.name)?);
     let ffmpeg_args = ffmpeg_args::build(&input, &video, broadcast.base_unix_micros);
-    let (mut ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args)?;
+    let (mut ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args, "ffmpeg")?;
+    let sound = match &audio_plan {
+        None => "no audio".to_string(),
+        Some(plan) => format!(
+            "{} {} kb/s from {}",
+            audio_settings.codec.name(),
+            audio_settings.bitrate_kbps,
+            match &plan.source {
+                AudioSource::TestTone => "the test tone".to_string(),
+                AudioSource::Device { name, .. } => format!("audio device {name:?}"),
+                AudioSource::File(_) | AudioSource::Url(_) => "the source".to_string(),
+            }
+        ),
+    };
     eprintln!(
-        "publisher: publishing {:?} ({}x{} {} fps, {} kb/s H.264) to {}",
+        "publisher: publishing {:?} ({}x{} {} fps, {} kb/s H.264; {sound}) to {}",
         args.name, video.width, video.height, video.fps, video.bitrate_kbps, args.url
     );
+
+    let audio_meter = Arc::new(Mutex::new(AudioMeter::new(
+        match audio_plan {
+            Some(_) => AudioState::Starting,
+            None => AudioState::Off,
+        },
+        audio_settings.codec.name(),
+        audio_settings.bitrate_kbps,
+    )));
+    let (audio_fatal, mut audio_failed) = tokio::sync::mpsc::unbounded_channel();
+    let audio = match audio_plan {
+        Some(plan) => Some(audio::start(
+            args.ffmpeg.clone(),
+            plan,
+            audio_settings.clone(),
+            broadcast.clone(),
+            audio_meter.clone(),
+            audio_fatal,
+        )?),
+        None => None,
+    };
 
     let meter = Arc::new(Mutex::new(Meter::default()));
     let (ingest_done, mut ingested) = tokio::sync::oneshot::channel();
@@ -88,6 +146,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 ticks += 1;
                 let state = *state.lock().unwrap_or_else(|p| p.into_inner());
                 let report = meter.lock().unwrap_or_else(|p| p.into_inner()).report(unix_millis(), state);
+                let sound = audio_meter.lock().unwrap_or_else(|p| p.into_inner()).report();
+                let report = format!("{report}  {sound}");
                 if interactive {
                     eprint!("\r\x1b[K{report}");
                 } else if ticks.is_multiple_of(5) {
@@ -102,6 +162,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 };
                 break Err(err);
             }
+            Some(err) = audio_failed.recv() => {
+                ffmpeg.kill();
+                break Err(err);
+            }
             res = tokio::signal::ctrl_c() => {
                 res.context("waiting for Ctrl-C")?;
                 ffmpeg.kill();
@@ -112,9 +176,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if interactive {
         eprintln!();
     }
+    if let Some(audio) = &audio {
+        audio.stop();
+    }
     session.abort();
     broadcast.close();
     result
+}
+
+/// Where the sound comes from, if anywhere: `--audio-device` for any source; otherwise the test
+/// tone for the test source, the default device for the screen, a file's or stream's own audio,
+/// and nothing for `lavfi:` graphs and `--input-format` devices.
+fn audio_plan(args: &Args) -> Option<audio::Plan> {
+    if args.no_audio {
+        return None;
+    }
+    let platform = Platform::current();
+    if let Some(name) = &args.audio_device {
+        return Some(audio::Plan {
+            source: AudioSource::Device {
+                platform,
+                name: name.clone(),
+            },
+            required: true,
+        });
+    }
+    if args.input_format.is_some() {
+        return None;
+    }
+    let source = match &args.source {
+        Source::Test => AudioSource::TestTone,
+        Source::Screen => AudioSource::Device {
+            platform,
+            name: platform.default_device().to_string(),
+        },
+        Source::Path(path) => AudioSource::File(path.clone()),
+        Source::Url(url) => AudioSource::Url(url.clone()),
+        Source::Lavfi(_) => return None,
+    };
+    Some(audio::Plan {
+        source,
+        required: false,
+    })
 }
 
 /// What ffmpeg should capture, or why it can't here.

@@ -110,9 +110,117 @@ impl fmt::Display for Report {
     }
 }
 
+/// What the audio is doing right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AudioState {
+    /// No audio: `--no-audio`, a source without sound, or nothing to capture.
+    Off,
+    /// Its ffmpeg is starting (or restarting) and nothing has arrived yet.
+    Starting,
+    Live,
+    /// It could not start; video goes on without it.
+    Failed,
+    /// It stopped after running and will be restarted.
+    Retrying,
+}
+
+/// Audio counters over a reporting window, and the audio's state.
+#[derive(Debug)]
+pub struct AudioMeter {
+    pub state: AudioState,
+    /// Codec name and bitrate for the status line.
+    codec: &'static str,
+    kbps: u32,
+    pub total_packets: u64,
+    window_ingest_ms: Vec<f64>,
+}
+
+/// A summary of the audio over one window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AudioReport {
+    pub state: AudioState,
+    pub codec: &'static str,
+    pub kbps: u32,
+    /// Median capture → read latency of the window's packets.
+    pub ingest_ms: Option<f64>,
+}
+
+impl AudioMeter {
+    pub fn new(state: AudioState, codec: &'static str, kbps: u32) -> Self {
+        Self {
+            state,
+            codec,
+            kbps,
+            total_packets: 0,
+            window_ingest_ms: Vec::new(),
+        }
+    }
+
+    /// A packet was read, `ingest_ms` after its first sample was captured.
+    pub fn packet(&mut self, ingest_ms: Option<f64>) {
+        self.total_packets += 1;
+        if let Some(ms) = ingest_ms
+            && self.window_ingest_ms.len() < 10_000
+        {
+            self.window_ingest_ms.push(ms);
+        }
+    }
+
+    /// Summarise the window and start a new one.
+    pub fn report(&mut self) -> AudioReport {
+        let ingest_ms = median(&mut self.window_ingest_ms);
+        self.window_ingest_ms.clear();
+        AudioReport {
+            state: self.state,
+            codec: self.codec,
+            kbps: self.kbps,
+            ingest_ms,
+        }
+    }
+}
+
+impl fmt::Display for AudioReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            AudioState::Live => {
+                return match self.ingest_ms {
+                    Some(ms) => write!(f, "audio {ms:.0} ms {} {} kb/s", self.codec, self.kbps),
+                    None => write!(f, "audio stalled {} {} kb/s", self.codec, self.kbps),
+                };
+            }
+            AudioState::Off => "off",
+            AudioState::Starting => "starting",
+            AudioState::Failed => "failed",
+            AudioState::Retrying => "retrying",
+        };
+        write!(f, "audio {state}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audio_shows_its_latency_codec_and_bitrate_when_live_and_its_state_otherwise() {
+        let mut meter = AudioMeter::new(AudioState::Starting, "opus", 144);
+        assert_eq!(meter.report().to_string(), "audio starting");
+        meter.state = AudioState::Live;
+        for ms in [2.0, 3.0, 9.0] {
+            meter.packet(Some(ms));
+        }
+        assert_eq!(meter.report().to_string(), "audio 3 ms opus 144 kb/s");
+        assert_eq!(meter.report().to_string(), "audio stalled opus 144 kb/s");
+        meter.state = AudioState::Failed;
+        assert_eq!(meter.report().to_string(), "audio failed");
+        assert_eq!(
+            AudioMeter::new(AudioState::Off, "aac", 128)
+                .report()
+                .to_string(),
+            "audio off"
+        );
+        assert_eq!(meter.total_packets, 3);
+    }
 
     #[test]
     fn reports_rate_bitrate_and_median_ingest_over_the_window() {
