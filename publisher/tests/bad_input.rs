@@ -31,6 +31,38 @@ fn missing_ffmpeg_says_how_to_get_it() {
 }
 
 #[test]
+fn a_missing_audio_device_is_an_error_naming_it_with_the_reason_and_the_devices() {
+    // Passes with a PulseAudio/PipeWire server (the device is not there) and without one (nothing
+    // can be opened, nor listed).
+    let out = publisher()
+        .args([
+            "--audio-device",
+            "does-not-exist",
+            "--url",
+            "http://127.0.0.1:9/anon",
+        ])
+        .output()
+        .expect("run publisher");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr
+        .split("publisher: error: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        error.contains("cannot open the audio device \"does-not-exist\""),
+        "{error}"
+    );
+    assert!(error.contains("ffmpeg stopped"), "ffmpeg's reason: {error}");
+    assert!(
+        error.contains("audio devices ffmpeg can see")
+            || error.contains("audio devices could not be listed"),
+        "the listing or why not: {error}"
+    );
+    assert!(error.contains("--no-audio"), "{error}");
+}
+
+#[test]
 fn unknown_source_is_a_usage_error() {
     let out = publisher()
         .args(["--source", "webcam"])

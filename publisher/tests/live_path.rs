@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Publisher, Xvfb, receive, start_relay};
+use support::{Publisher, Xvfb, receive, receive_av, start_relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_source_arrives_as_live_h264_with_a_keyframe_at_every_group_start()
@@ -62,5 +62,156 @@ async fn screen_source_captures_an_x11_display() -> anyhow::Result<()> {
         (video.coded_width, video.coded_height),
         (Some(960), Some(720))
     );
+    Ok(())
+}
+
+/// Median of (arrival − timestamp), µs: how far behind the wall clock a track's stamps arrive.
+fn median_lag(timed: &[(u64, u64)], base_unix_micros: u64) -> i64 {
+    let mut lags: Vec<i64> = timed
+        .iter()
+        .map(|(ts, at)| *at as i64 - (base_unix_micros + ts) as i64)
+        .collect();
+    lags.sort();
+    lags[lags.len() / 2]
+}
+
+/// Steps between consecutive timestamps, in sequence order (groups may land out of order), after
+/// the first 20 frames (a subscription joining at the live edge may get a few older groups).
+fn steps_ms(timed: &[(u64, u64)]) -> Vec<f64> {
+    let mut timed = timed.to_vec();
+    timed.sort();
+    timed[20.min(timed.len())..]
+        .windows(2)
+        .map(|w| (w[1].0 as f64 - w[0].0 as f64) / 1000.0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_source_sound_is_contiguous_10_ms_opus_on_the_video_clock() -> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&["--name", "av", "--url", &url, "--source", "test"])?;
+
+    let received = receive_av(&url, "av", Duration::from_millis(2500)).await?;
+    let audio = received.audio_config();
+    assert_eq!(audio.codec.to_string(), "opus");
+    assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
+    assert!(audio.description.is_some(), "OpusHead in the catalog");
+    assert!(
+        received.audio.len() >= 90,
+        "{} audio frames in 2.5 s",
+        received.audio.len()
+    );
+    for step in steps_ms(&received.audio) {
+        assert!(
+            (9.0..=11.0).contains(&step),
+            "10 ms steps: {:?}",
+            steps_ms(&received.audio)
+        );
+    }
+    let clock = received
+        .catalog
+        .clock
+        .expect("the catalog carries the clock");
+    // The catalog's wall clock counts from the MoQ epoch, 2020-01-01T00:00:00Z.
+    let base = clock.wall.as_micros() as u64 + 1_577_836_800_000_000;
+    let (audio_lag, video_lag) = (
+        median_lag(&received.audio, base),
+        median_lag(&received.video, base),
+    );
+    eprintln!("median stamp→subscriber lag: audio {audio_lag} µs, video {video_lag} µs");
+    assert!(
+        (audio_lag - video_lag).abs() < 200_000,
+        "audio arrives {audio_lag} µs behind its stamps, video {video_lag} µs"
+    );
+    assert!(
+        (0..500_000).contains(&audio_lag),
+        "audio stamps are capture times: {audio_lag} µs"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_audio_is_mp4a_40_2() -> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&[
+        "--name",
+        "aac",
+        "--url",
+        &url,
+        "--source",
+        "test",
+        "--audio-codec",
+        "aac",
+    ])?;
+    let received = receive_av(&url, "aac", Duration::from_millis(2000)).await?;
+    let audio = received.audio_config();
+    assert_eq!(audio.codec.to_string(), "mp4a.40.2");
+    assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
+    assert!(
+        received.audio.len() >= 40,
+        "{} AAC frames",
+        received.audio.len()
+    );
+    for step in steps_ms(&received.audio) {
+        assert!(
+            (20.3..=22.4).contains(&step),
+            "1024-sample steps: {step} ms"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_audio_publishes_no_audio_rendition() -> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&["--name", "mute", "--url", &url, "--no-audio"])?;
+    let received = receive(&url, "mute", 30).await?;
+    assert!(received.catalog.audio.renditions.is_empty());
+    // And still none a while later.
+    let again = receive(&url, "mute", 30).await?;
+    assert!(again.catalog.audio.renditions.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_plays_when_the_audio_cannot_start() -> anyhow::Result<()> {
+    // A file with no audio stream: the audio ffmpeg fails at once, the video must not care.
+    let dir = std::env::temp_dir().join(format!("silent-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("silent.mp4");
+    let made = std::process::Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=320x240:rate=30:duration=2")
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&file)
+        .status()?;
+    assert!(made.success());
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let source = file.to_string_lossy().into_owned();
+    let _publisher = Publisher::start(&["--name", "silent", "--url", &url, "--source", &source])?;
+    let received = receive(&url, "silent", 90).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let received = received?;
+    assert!(received.frames >= 90);
+    assert!(received.catalog.audio.renditions.is_empty());
     Ok(())
 }

@@ -26,6 +26,12 @@ impl Received {
 /// Connect to `url`, wait for broadcast `name`, and read `want` video frames, checking on the way
 /// that timestamps increase and that every group starts with a keyframe (and only there).
 pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Received> {
+    let (_connection, broadcast) = open(url, name).await?;
+    receive_video(&broadcast, want).await
+}
+
+/// A connection and the broadcast `name` on it (keep the first alive while reading).
+async fn open(url: &str, name: &str) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
     let origin = moq_tokio::origin::spawn();
     let mut connect = moq_tokio::connect::Config::default();
     connect.url = Some(url.parse()?);
@@ -52,8 +58,14 @@ pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Recei
     .await
     .context("the broadcast was never announced")??;
     let broadcast = consumer.request_broadcast(name).await?;
+    Ok(((_connection, origin), broadcast))
+}
 
-    let catalog = read_catalog(&broadcast).await?;
+async fn receive_video(
+    broadcast: &moq_net::broadcast::Consumer,
+    want: usize,
+) -> anyhow::Result<Received> {
+    let catalog = read_catalog(broadcast).await?;
     let track_name = catalog
         .video
         .renditions
@@ -106,6 +118,105 @@ pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Recei
         frames,
         groups,
     })
+}
+
+/// Frames of one track as (timestamp µs, Unix µs when it was read).
+pub type Timed = Vec<(u64, u64)>;
+
+/// What was read from a broadcast's audio and video together.
+pub struct ReceivedAv {
+    /// The first catalog that listed an audio rendition.
+    pub catalog: hang::Catalog,
+    pub audio: Timed,
+    pub video: Timed,
+}
+
+impl ReceivedAv {
+    pub fn audio_config(&self) -> &hang::catalog::AudioConfig {
+        self.catalog
+            .audio
+            .renditions
+            .values()
+            .next()
+            .expect("receive_av checked there is an audio rendition")
+    }
+}
+
+/// Connect, wait for a catalog with an audio rendition, then read audio and video frames for
+/// `duration` (at the live edge), noting when each arrived.
+pub async fn receive_av(url: &str, name: &str, duration: Duration) -> anyhow::Result<ReceivedAv> {
+    let (_connection, broadcast) = open(url, name).await?;
+    let mut track = broadcast
+        .track(hang::Catalog::DEFAULT_NAME)?
+        .subscribe(None)
+        .await?;
+    let catalog = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let mut group = track
+                .recv_group()
+                .await?
+                .context("the catalog track ended")?;
+            let frame = group.read_frame().await?.context("empty catalog group")?;
+            let catalog = hang::Catalog::from_slice(&frame.payload)?;
+            if !catalog.audio.renditions.is_empty() && !catalog.video.renditions.is_empty() {
+                return anyhow::Ok(catalog);
+            }
+        }
+    })
+    .await
+    .context("no catalog with audio and video within 20 s")??;
+    let audio_track = catalog.audio.renditions.keys().next().unwrap().clone();
+    let video_track = catalog.video.renditions.keys().next().unwrap().clone();
+    let audio = read_timed(&broadcast, &audio_track, duration);
+    let video = read_timed(&broadcast, &video_track, duration);
+    let (audio, video) = tokio::join!(audio, video);
+    Ok(ReceivedAv {
+        catalog,
+        audio: audio?,
+        video: video?,
+    })
+}
+
+async fn read_timed(
+    broadcast: &moq_net::broadcast::Consumer,
+    name: &str,
+    duration: Duration,
+) -> anyhow::Result<Timed> {
+    // The default budget (max age 0) abandons a group as soon as a newer one lands; with a group
+    // per 10 ms audio packet any reordering would drop packets, so tolerate 200 ms of it.
+    let budget = moq_net::track::Subscription::default().with_max_age(Duration::from_millis(200));
+    let mut track = broadcast.track(name)?.subscribe(budget).await?;
+    let mut timed = Vec::new();
+    let read = tokio::time::timeout(duration, async {
+        loop {
+            let Some(mut group) = track.recv_group().await? else {
+                return anyhow::Ok(());
+            };
+            loop {
+                let frame = match group.read_frame().await {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) | Err(moq_net::Error::Old) => break,
+                    Err(err) => return Err(err.into()),
+                };
+                let frame = hang::container::Frame::decode(frame.payload)?;
+                if !frame.payload.is_empty() {
+                    timed.push((frame.timestamp.as_micros() as u64, unix_micros()));
+                }
+            }
+        }
+    })
+    .await;
+    match read {
+        Ok(Err(err)) => Err(err.context(format!("reading {name}"))),
+        _ => Ok(timed),
+    }
+}
+
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
 }
 
 async fn read_catalog(broadcast: &moq_net::broadcast::Consumer) -> anyhow::Result<hang::Catalog> {
