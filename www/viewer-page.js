@@ -1,15 +1,56 @@
 // Starts the wasm viewer for the page it is loaded in (index.html or embed.html) and keeps
-// the state badge and the stats line current. Parameters: ?name= (broadcast, default
-// "screen") and ?url= (relay, default http://<this host>:4443/anon).
+// the state badge, the sound controls and the stats line current. Parameters: ?name=
+// (broadcast, default "screen"), ?url= (relay, default http://<this host>:4443/anon) and
+// ?probe=1 (note test-source flashes and beeps for A/V sync measurements).
 import init, { Viewer } from "/pkg/viewer.js";
 
 const params = new URLSearchParams(location.search);
 const name = params.get("name") || "screen";
 const url = params.get("url") || `http://${location.hostname}:4443/anon`;
+const syncProbe = params.get("probe") === "1";
 
 const canvas = document.getElementById("video");
 const stateEl = document.getElementById("state");
 const statsEl = document.getElementById("stats");
+const unmuteEl = document.getElementById("unmute");
+const audioControlsEl = document.getElementById("audio-controls");
+const muteEl = document.getElementById("mute");
+const volumeEl = document.getElementById("volume");
+
+// Sound needs a user gesture: the unmute button, or any click on the video.
+function unmute() {
+  window.viewer?.unmute();
+  unmuteEl.hidden = true;
+}
+unmuteEl.addEventListener("click", unmute);
+canvas.addEventListener("click", unmute);
+muteEl.addEventListener("click", () => {
+  const audio = window.viewer?.stats().audio;
+  if (!audio) return;
+  if (audio.state === "blocked") unmute();
+  else window.viewer.setMuted(!audio.muted);
+});
+volumeEl.addEventListener("input", () => window.viewer?.setVolume(Number(volumeEl.value)));
+
+function showAudio(audio) {
+  const hasAudio = !["off", "unsupported", "error"].includes(audio.state);
+  unmuteEl.hidden = audio.state !== "blocked";
+  audioControlsEl.hidden = !hasAudio;
+  muteEl.textContent = audio.state === "playing" ? "🔊" : "🔇";
+  muteEl.setAttribute("aria-label", audio.state === "playing" ? "Mute" : "Unmute");
+}
+
+function audioLine(audio) {
+  if (audio.state === "off") return " · no audio";
+  if (audio.error && ["unsupported", "error"].includes(audio.state)) {
+    return ` · no sound: ${audio.error}`;
+  }
+  const rate = audio.sampleRate ? `${audio.sampleRate / 1000} kHz` : "";
+  return (
+    ` · audio ${audio.state} ${audio.codec ?? ""} ${rate}` +
+    ` buffer ${ms(audio.bufferedMs)} ms skew ${ms(audio.skewMs)} ms underruns ${audio.underruns}`
+  );
+}
 
 const STATE_TEXT = {
   connecting: "Connecting…",
@@ -48,6 +89,7 @@ function update() {
 
   // While reconnecting, the last error says why.
   showState(stats.state, stats.error);
+  showAudio(stats.audio);
   if (!statsEl) return;
   const latency = stats.latencyMs;
   const resolution = stats.width ? `${stats.width}×${stats.height}` : "–";
@@ -55,13 +97,14 @@ function update() {
     `latency ${ms(latency.last)} / ${ms(latency.p50)} / ${ms(latency.p95)} ms (last/p50/p95)` +
     ` · ${fps.toFixed(0)} fps · dropped ${stats.framesDropped}` +
     ` · ${stats.codec ?? "–"} ${resolution}` +
-    ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms`;
+    ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms` +
+    audioLine(stats.audio);
 }
 
 try {
   showState("connecting");
   await init();
-  window.viewer = new Viewer(canvas, { url, name });
+  window.viewer = new Viewer(canvas, { url, name, syncProbe });
   update();
   setInterval(update, 250);
 } catch (err) {

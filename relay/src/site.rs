@@ -1,11 +1,13 @@
 //! The viewer's web server: `www/` at `/`, the built viewer (wasm + JS glue) at `/pkg/`, and the
 //! relay's own public routes (`/certificate.sha256`, `/health`, `/announced`) beside them, so a
-//! page served from here can pin the development certificate with a same-origin fetch.
+//! page served from here can pin the development certificate with a same-origin fetch. Every
+//! response carries the cross-origin isolation headers (COOP/COEP) the viewer's shared-memory
+//! audio path needs.
 
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -51,6 +53,21 @@ pub fn router(relay_routes: Router, dirs: &Dirs) -> Router {
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-cache"),
+        ))
+        // Cross-origin isolation, so the viewer's audio ring can be a SharedArrayBuffer (the
+        // low-latency path); every resource here is same-origin, and CORP lets isolated pages
+        // of other sites embed the viewer too.
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-opener-policy"),
+            HeaderValue::from_static("same-origin"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-embedder-policy"),
+            HeaderValue::from_static("require-corp"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("cross-origin-resource-policy"),
+            HeaderValue::from_static("cross-origin"),
         ))
 }
 

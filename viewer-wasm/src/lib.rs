@@ -20,6 +20,7 @@ pub mod selection;
 pub mod snapshot;
 pub mod state;
 pub mod stats;
+pub mod sync_probe;
 pub mod telemetry;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,6 +1,7 @@
 //! Everything `stats()` reports, updated by the playback glue as frames move through: the
 //! lifecycle state, frame counters, the playing rendition, end-to-end latency and decode time.
 
+use crate::audio::status::{AudioReport, AudioStatus};
 use crate::clock::Clock;
 use crate::selection::Acceleration;
 use crate::state::{Event, State, Status};
@@ -11,7 +12,7 @@ use crate::stats::{DecodeTimes, Summary, Window};
 pub const WINDOW: usize = 300;
 pub const WINDOW_MS: f64 = 5000.0;
 
-/// A live broadcast that sends no video for this long has stopped, whatever the relay says
+/// A live broadcast that sends no media for this long has stopped, whatever the relay says
 /// yet (a publisher that dies without saying goodbye stays announced until its connection
 /// times out). Publishers send every frame, even of a still picture, so this is never normal.
 pub const STALL_MS: f64 = 3000.0;
@@ -43,6 +44,7 @@ pub struct Report {
     pub counters: Counters,
     pub latency_ms: Summary,
     pub decode_ms: Summary,
+    pub audio: AudioReport,
 }
 
 /// The live telemetry of one viewer.
@@ -50,6 +52,7 @@ pub struct Report {
 pub struct Telemetry {
     pub status: Status,
     pub counters: Counters,
+    pub audio: AudioStatus,
     codec: Option<String>,
     size: Option<(u32, u32)>,
     acceleration: Option<Acceleration>,
@@ -68,6 +71,7 @@ impl Default for Telemetry {
         Self {
             status: Status::default(),
             counters: Counters::default(),
+            audio: AudioStatus::default(),
             codec: None,
             size: None,
             acceleration: None,
@@ -84,7 +88,8 @@ impl Default for Telemetry {
 /// The rendition playback starts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playing<'a> {
-    pub codec: &'a str,
+    /// The video codec; `None` for an audio-only broadcast.
+    pub codec: Option<&'a str>,
     pub size: Option<(u32, u32)>,
     pub acceleration: Acceleration,
     pub clock: Option<Clock>,
@@ -94,7 +99,7 @@ impl Telemetry {
     /// A rendition was chosen and subscribed at `now_ms` (monotonic): the viewer is live, and
     /// the percentiles start over.
     pub fn playing(&mut self, playing: Playing<'_>, now_ms: f64) {
-        self.codec = Some(playing.codec.to_owned());
+        self.codec = playing.codec.map(str::to_owned);
         self.size = playing.size;
         self.acceleration = Some(playing.acceleration);
         self.clock = playing.clock;
@@ -123,7 +128,7 @@ impl Telemetry {
         }
     }
 
-    /// Go offline if a live broadcast has sent no video for [`STALL_MS`].
+    /// Go offline if a live broadcast has sent no media for [`STALL_MS`].
     pub fn check_stall(&mut self, now_ms: f64) {
         if self.status.state() == State::Live && now_ms - self.last_frame_ms > STALL_MS {
             self.stalled = true;
@@ -161,8 +166,24 @@ impl Telemetry {
         }
     }
 
+    /// The median paint latency of the last few seconds, which audio is played at.
+    pub fn video_latency_p50(&mut self) -> Option<f64> {
+        self.latency.summary().p50
+    }
+
+    /// Media of any kind arrived at `now_ms` (monotonic): an audio-only broadcast is alive.
+    pub fn alive(&mut self, now_ms: f64) {
+        self.last_frame_ms = self.last_frame_ms.max(now_ms);
+        if self.stalled {
+            self.stalled = false;
+            self.status.on(Event::Playing);
+        }
+    }
+
     pub fn report(&mut self) -> Report {
+        let latency_ms = self.latency.summary();
         Report {
+            audio: self.audio.report(latency_ms.p50),
             state: self.status.state().as_str(),
             error: self.status.error().map(str::to_owned),
             codec: self.codec.clone(),
@@ -170,7 +191,7 @@ impl Telemetry {
             height: self.size.map(|(_, height)| height),
             acceleration: self.acceleration.map(Acceleration::as_str),
             counters: self.counters,
-            latency_ms: self.latency.summary(),
+            latency_ms,
             decode_ms: self.decode.summary(),
         }
     }
@@ -186,7 +207,7 @@ mod tests {
         telemetry.status.on(Event::Connected);
         telemetry.playing(
             Playing {
-                codec: "avc1.640020",
+                codec: Some("avc1.640020"),
                 size: Some((1280, 720)),
                 acceleration: Acceleration::NoPreference,
                 // Timestamp zero at the moq epoch itself.
@@ -229,7 +250,7 @@ mod tests {
         let mut telemetry = Telemetry::default();
         telemetry.playing(
             Playing {
-                codec: "avc1.640020",
+                codec: Some("avc1.640020"),
                 size: None,
                 acceleration: Acceleration::PreferHardware,
                 clock: None,

@@ -1,7 +1,8 @@
 //! Audio playout, host-independent: the ring the AudioWorklet reads ([`ring`]), when each
 //! sample should be heard ([`schedule`]) and how the stream is kept on that plan despite
-//! late arrivals and clock drift ([`drift`]).
+//! late arrivals and clock drift ([`drift`]); what `stats().audio` says ([`status`]).
 
 pub mod drift;
 pub mod ring;
 pub mod schedule;
+pub mod status;

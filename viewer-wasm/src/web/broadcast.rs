@@ -1,20 +1,23 @@
 //! Follows one broadcast on a connected session: waits for its announcement, plays it while
-//! it is announced (catalog → rendition → video track → decoder), stops when it is
-//! unannounced and starts again when it returns.
+//! it is announced (catalog → renditions → video and audio tracks → decoders), stops when it
+//! is unannounced and starts again when it returns. A broadcast may have video, audio or both;
+//! audio that cannot play never stops the video.
 
 use std::convert::Infallible;
 use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use futures::future::{Either, LocalBoxFuture, select};
+use futures::future::{Either, LocalBoxFuture, pending, select};
 use moq_net::{Path, Pattern, Patterns, broadcast, origin, track};
 
+use super::audio_track;
 use super::catalog_track::CatalogTrack;
 use super::decoder::{self, Decoder};
 use super::shared::Shared;
 use super::video_track;
-use crate::catalog::{self, Catalog, Rendition};
+use crate::audio::status::AudioState;
+use crate::catalog::{self, AudioRendition, Catalog, Rendition};
 use crate::selection::{self, Acceleration};
 use crate::state::Event;
 use crate::telemetry::Playing;
@@ -22,6 +25,8 @@ use crate::telemetry::Playing;
 /// Subscriber priorities, as hang orders them: the catalog preempts the media.
 const CATALOG_PRIORITY: u8 = 100;
 const VIDEO_PRIORITY: u8 = 60;
+/// Audio is small and a gap in it is heard: it goes before video.
+const AUDIO_PRIORITY: u8 = 80;
 
 /// Pause before playing an announced broadcast again after its playback stopped by itself.
 const REPLAY_DELAY: Duration = Duration::from_secs(1);
@@ -105,38 +110,103 @@ async fn play(
                 continue;
             }
         };
-        let (name, rendition, acceleration) = match choose(&catalog).await {
-            Ok(choice) => choice,
-            Err(message) => {
+        let video = choose(&catalog).await;
+        let audio = choose_audio(shared, &catalog).await;
+        let video = match (video, &audio) {
+            (Ok(Some(video)), _) => Some(video),
+            (Ok(None), Some(_)) | (Err(_), Some(_)) => None,
+            (Ok(None), None) => {
+                let why = shared.telemetry.borrow().audio.error.clone();
+                shared.on(Event::Failed(match why {
+                    Some(why) => format!("the broadcast has no video, and its audio: {why}"),
+                    None => "the broadcast has no video or audio".into(),
+                }));
+                next = catalogs.next().await;
+                continue;
+            }
+            (Err(message), None) => {
                 shared.on(Event::Failed(message));
                 next = catalogs.next().await;
                 continue;
             }
         };
-        let config = decoder::config(&rendition, acceleration);
-        let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
-        let video = subscribe(&broadcast, &name, subscription).await?;
-        let mut decoder = Decoder::new(shared.clone(), config)?;
+
+        let mut video_playback = None;
+        if let Some((name, rendition, acceleration)) = &video {
+            let config = decoder::config(rendition, *acceleration);
+            let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
+            let track = subscribe(&broadcast, name, subscription).await?;
+            video_playback = Some((track, Decoder::new(shared.clone(), config)?));
+        }
+        let mut audio_playback = None;
+        if let Some((name, rendition)) = &audio {
+            let subscription = track::Subscription::default().with_priority(AUDIO_PRIORITY);
+            let track = subscribe(&broadcast, name, subscription).await?;
+            shared.telemetry.borrow_mut().audio.start(
+                &rendition.codec,
+                rendition.sample_rate,
+                rendition.number_of_channels,
+            );
+            audio_playback = Some((track, rendition.clone()));
+        }
         let playing = Playing {
-            codec: &rendition.codec,
-            size: rendition.coded_width.zip(rendition.coded_height),
-            acceleration,
+            codec: video
+                .as_ref()
+                .map(|(_, rendition, _)| rendition.codec.as_str()),
+            size: video
+                .as_ref()
+                .and_then(|(_, rendition, _)| rendition.coded_width.zip(rendition.coded_height)),
+            acceleration: video
+                .as_ref()
+                .map_or(Acceleration::NoPreference, |(_, _, acceleration)| {
+                    *acceleration
+                }),
             clock: catalog.clock,
         };
         shared
             .telemetry
             .borrow_mut()
             .playing(playing, shared.now_ms());
-        let mut playback = pin!(video_track::play(shared, video, &mut decoder));
+
+        let video_ends = async {
+            match video_playback.take() {
+                Some((track, mut decoder)) => video_track::play(shared, track, &mut decoder).await,
+                None => pending().await,
+            }
+        };
+        let audio_ends = async {
+            if let Some((track, rendition)) = audio_playback.take() {
+                match audio_track::play(shared, track, &rendition, catalog.clock).await {
+                    Ok(()) => shared.telemetry.borrow_mut().audio.stop(),
+                    Err(why) => audio_track::failed(shared, why),
+                }
+                if video.is_none() {
+                    return Ok(());
+                }
+            }
+            pending().await
+        };
+        let (video_ends, audio_ends) = (pin!(video_ends), pin!(audio_ends));
+        let mut playback = pin!(select(video_ends, audio_ends));
         loop {
             match select(playback.as_mut(), pin!(catalogs.next())).await {
-                Either::Left((ended, _)) => return ended,
+                Either::Left((ended, _)) => return ended.factor_first().0,
                 Either::Right((update, _)) => {
                     let keep_playing = match &update {
-                        Ok(Some(Ok(catalog))) => {
-                            catalog.video.renditions.get(&name) == Some(&rendition)
+                        Ok(Some(Ok(update))) => {
+                            let same_video = match &video {
+                                Some((name, rendition, _)) => {
+                                    update.video.renditions.get(name) == Some(rendition)
+                                }
+                                None => update.ranked_video().is_empty(),
+                            };
+                            let same_audio = update.best_audio()
+                                == audio
+                                    .as_ref()
+                                    .map(|(name, rendition)| (name.as_str(), rendition));
+                            same_video && same_audio
                         }
-                        // An unreadable update: the video itself still plays.
+                        // An unreadable update: the media itself still plays.
                         Ok(Some(Err(_))) => true,
                         // The catalog track ended or failed, and so has the broadcast.
                         Ok(None) | Err(_) => false,
@@ -151,9 +221,13 @@ async fn play(
     }
 }
 
-/// Pick the rendition to play, or say why there is none.
-async fn choose(catalog: &Catalog) -> Result<(String, Rendition, Acceleration), String> {
+/// Pick the video rendition to play: `None` when the broadcast has no video, `Err` when none
+/// of its video can be played here (and why).
+async fn choose(catalog: &Catalog) -> Result<Option<(String, Rendition, Acceleration)>, String> {
     let ranked = catalog.ranked_video();
+    if ranked.is_empty() {
+        return Ok(None);
+    }
     let mut verdicts = Vec::with_capacity(ranked.len());
     for (_, rendition) in &ranked {
         verdicts.push(decoder::probe(rendition).await);
@@ -161,9 +235,35 @@ async fn choose(catalog: &Catalog) -> Result<(String, Rendition, Acceleration), 
     match selection::choose(&verdicts) {
         Some(choice) => {
             let (name, rendition) = ranked[choice.index];
-            Ok((name.to_owned(), rendition.clone(), choice.acceleration))
+            Ok(Some((
+                name.to_owned(),
+                rendition.clone(),
+                choice.acceleration,
+            )))
         }
         None => Err(selection::nothing_playable(&ranked, &verdicts)),
+    }
+}
+
+/// Pick the audio rendition to play, if the broadcast has one this browser can play; the
+/// audio stats say why not otherwise.
+async fn choose_audio(shared: &Shared, catalog: &Catalog) -> Option<(String, AudioRendition)> {
+    let Some((name, rendition)) = catalog.best_audio() else {
+        shared.telemetry.borrow_mut().audio.stop();
+        return None;
+    };
+    match audio_track::refusal(rendition).await {
+        None => Some((name.to_owned(), rendition.clone())),
+        Some(why) => {
+            let mut telemetry = shared.telemetry.borrow_mut();
+            telemetry.audio.start(
+                &rendition.codec,
+                rendition.sample_rate,
+                rendition.number_of_channels,
+            );
+            telemetry.audio.refuse(AudioState::Unsupported, why);
+            None
+        }
     }
 }
 

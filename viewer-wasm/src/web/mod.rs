@@ -1,6 +1,8 @@
 //! The browser glue, wasm32 only: the `Viewer` class JavaScript constructs, wiring the
 //! connection task, the decoder and the paint loop to one shared state.
 
+mod audio_output;
+mod audio_track;
 mod broadcast;
 mod catalog_track;
 mod connection;
@@ -60,8 +62,9 @@ impl Viewer {
             }
         };
         let name = option(&options, "name").unwrap_or_else(|| DEFAULT_NAME.to_owned());
+        let probe = Reflect::get(&options, &"syncProbe".into()).is_ok_and(|on| on.is_truthy());
 
-        let shared = Rc::new(Shared::new(performance));
+        let shared = Rc::new(Shared::new(performance, probe));
         let render =
             RenderLoop::start(window, shared.clone(), canvas).map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
@@ -81,9 +84,57 @@ impl Viewer {
     /// `error` (message), `codec`, `width`, `height`, `hardwareAcceleration`,
     /// `framesReceived`, `framesDecoded`, `framesRendered`, `framesDropped`, `decoderErrors`,
     /// `latencyMs: {last, p50, p95}` (paint wall clock minus capture wall clock, last ~5 s),
-    /// `decodeMs: {p50, p95}` (decode() call to decoder output).
+    /// `decodeMs: {p50, p95}` (decode() call to decoder output), and `audio`: `state` ("off" |
+    /// "starting" | "blocked" (needs a click: call `unmute()`) | "playing" | "muted" |
+    /// "unsupported" | "error"), `error`, `codec`, `sampleRate`, `channels`, `transport`
+    /// ("shared" | "message"), `bufferedMs`, `underruns`, `overruns`, `jumps`, `framesPlayed`,
+    /// `decoderErrors`, `muted`, `volume`, `latencyMs: {last, p50, p95}` (capture to speakers)
+    /// and `skewMs` (audio latency minus video latency: positive when sound lags picture).
     pub fn stats(&self) -> js_sys::Object {
         report::to_object(&self.shared.telemetry.borrow_mut().report())
+    }
+
+    /// Start sound. Call it from a click or key handler: browsers only let a page make sound
+    /// after the user interacted with it.
+    pub fn unmute(&self) {
+        self.shared.speakers.unmute();
+        self.shared.telemetry.borrow_mut().audio.set_muted(false);
+    }
+
+    /// Mute or unmute (muted audio keeps flowing, silently, so unmuting is instant).
+    #[wasm_bindgen(js_name = setMuted)]
+    pub fn set_muted(&self, muted: bool) {
+        self.shared.speakers.set_muted(muted);
+        self.shared.telemetry.borrow_mut().audio.set_muted(muted);
+    }
+
+    /// Volume from 0 to 1.
+    #[wasm_bindgen(js_name = setVolume)]
+    pub fn set_volume(&self, volume: f64) {
+        self.shared.speakers.set_volume(volume);
+        self.shared.telemetry.borrow_mut().audio.volume = self.shared.speakers.volume();
+    }
+
+    /// With `syncProbe: true` in the options: `{flashes, beeps}`, the Unix ms at which each
+    /// test-source flash was painted and each beep onset heard (the last 120 of each).
+    /// `null` otherwise.
+    #[wasm_bindgen(js_name = syncProbe)]
+    pub fn sync_probe(&self) -> JsValue {
+        let Some(probe) = &self.shared.probe else {
+            return JsValue::NULL;
+        };
+        let probe = probe.borrow();
+        let object = js_sys::Object::new();
+        let list = |values: &[f64]| -> JsValue {
+            values
+                .iter()
+                .map(|&value| JsValue::from(value))
+                .collect::<js_sys::Array>()
+                .into()
+        };
+        let _ = Reflect::set(&object, &"flashes".into(), &list(&probe.flashes));
+        let _ = Reflect::set(&object, &"beeps".into(), &list(&probe.beeps));
+        object.into()
     }
 
     /// Disconnect, stop painting and release every frame. Idempotent.

@@ -14,6 +14,7 @@ use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, VideoFrame, Window};
 
 use super::describe;
 use super::shared::Shared;
+use crate::sync_probe::{FLASH_CENTRE_INSET, mean_luma};
 
 type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
 
@@ -30,9 +31,11 @@ impl RenderLoop {
         shared: Rc<Shared>,
         canvas: HtmlCanvasElement,
     ) -> Result<Self, String> {
+        let probe = shared.probe.is_some();
         shared.set_painter(Painter {
-            context: context(&canvas)?,
+            context: context(&canvas, probe)?,
             canvas,
+            probe,
         });
         let callback: Callback = Rc::default();
         let request = Rc::new(Cell::new(0));
@@ -70,11 +73,13 @@ impl RenderLoop {
     }
 }
 
-/// A 2D context without alpha, asking for the low-latency (desynchronized) path.
-fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
+/// A 2D context without alpha, asking for the low-latency (desynchronized) path; a probing
+/// viewer reads pixels back every frame, which a CPU-side canvas does cheaply.
+fn context(canvas: &HtmlCanvasElement, probe: bool) -> Result<CanvasRenderingContext2d, String> {
     let options = Object::new();
     let _ = Reflect::set(&options, &"alpha".into(), &false.into());
     let _ = Reflect::set(&options, &"desynchronized".into(), &true.into());
+    let _ = Reflect::set(&options, &"willReadFrequently".into(), &probe.into());
     canvas
         .get_context_with_context_options("2d", &options)
         .map_err(describe)?
@@ -87,6 +92,8 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
 pub struct Painter {
     canvas: HtmlCanvasElement,
     context: CanvasRenderingContext2d,
+    /// Read the sync probe's square after each frame.
+    probe: bool,
 }
 
 impl Painter {
@@ -107,10 +114,28 @@ impl Painter {
         let now = shared.now_unix_ms();
         let timestamp_us = frame.timestamp();
         frame.close();
+        if self.probe && drawn.is_ok() {
+            self.read_flash(shared, (width, height), now);
+        }
         let mut telemetry = shared.telemetry.borrow_mut();
         match drawn {
             Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
             Err(_) => telemetry.counters.dropped += 1,
+        }
+    }
+
+    /// Note whether the sync probe's flash square is lit in the frame just drawn.
+    fn read_flash(&self, shared: &Shared, (width, height): (u32, u32), painted_unix_ms: f64) {
+        let inset = FLASH_CENTRE_INSET as i32;
+        let (x, y) = (width as i32 - inset, height as i32 - inset);
+        if x < 2 || y < 2 {
+            return;
+        }
+        if let Ok(pixels) = self.context.get_image_data(x - 2, y - 2, 4, 4)
+            && let Some(probe) = &shared.probe
+        {
+            let luma = mean_luma(&pixels.data());
+            probe.borrow_mut().painted(luma, painted_unix_ms);
         }
     }
 }

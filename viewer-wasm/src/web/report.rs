@@ -4,6 +4,7 @@
 use js_sys::{Object, Reflect};
 use wasm_bindgen::JsValue;
 
+use crate::audio::status::AudioReport;
 use crate::stats::Summary;
 use crate::telemetry::Report;
 
@@ -31,7 +32,33 @@ pub fn to_object(report: &Report) -> Object {
         summary(&report.latency_ms, true).into(),
     );
     set(&stats, "decodeMs", summary(&report.decode_ms, false).into());
+    set(&stats, "audio", audio(&report.audio).into());
     stats
+}
+
+fn audio(report: &AudioReport) -> Object {
+    let audio = Object::new();
+    set(&audio, "state", report.state.into());
+    set(&audio, "error", optional(report.error.as_deref()));
+    set(&audio, "codec", optional(report.codec.as_deref()));
+    set(&audio, "sampleRate", optional(report.sample_rate));
+    set(&audio, "channels", optional(report.channels));
+    set(&audio, "transport", optional(report.transport));
+    set(&audio, "bufferedMs", optional(report.buffered_ms));
+    set(&audio, "underruns", count(report.underruns));
+    set(&audio, "overruns", count(report.overruns));
+    set(&audio, "jumps", count(report.jumps));
+    set(&audio, "framesPlayed", count(report.frames_played));
+    set(&audio, "decoderErrors", count(report.decoder_errors));
+    set(&audio, "muted", report.muted.into());
+    set(&audio, "volume", report.volume.into());
+    set(
+        &audio,
+        "latencyMs",
+        summary(&report.latency_ms, true).into(),
+    );
+    set(&audio, "skewMs", optional(report.skew_ms));
+    audio
 }
 
 /// `{last, p50, p95}`, or `{p50, p95}` without `last`.

@@ -1,13 +1,16 @@
 //! State shared between the playback task, the decoder callbacks and the paint loop, all on
-//! the page's one thread: the telemetry `stats()` reads and the frame waiting to be painted.
+//! the page's one thread: the telemetry `stats()` reads, the frame waiting to be painted, the
+//! speakers, and the sync probe when one was asked for.
 
 use std::cell::{Cell, RefCell};
 
 use web_sys::{Performance, VideoFrame};
 
+use super::audio_output::Speakers;
 use super::render::Painter;
 use crate::playout::Newest;
 use crate::state::Event;
+use crate::sync_probe::SyncProbe;
 use crate::telemetry::Telemetry;
 
 pub struct Shared {
@@ -18,10 +21,13 @@ pub struct Shared {
     painted_this_frame: Cell<bool>,
     closed: Cell<bool>,
     performance: Performance,
+    pub speakers: Speakers,
+    /// Flash and beep onsets, when the page asked for them (`syncProbe: true`).
+    pub probe: Option<RefCell<SyncProbe>>,
 }
 
 impl Shared {
-    pub fn new(performance: Performance) -> Self {
+    pub fn new(performance: Performance, probe: bool) -> Self {
         Self {
             telemetry: RefCell::default(),
             newest: RefCell::default(),
@@ -29,6 +35,8 @@ impl Shared {
             painted_this_frame: Cell::new(false),
             closed: Cell::new(false),
             performance,
+            speakers: Speakers::new(),
+            probe: probe.then(RefCell::default),
         }
     }
 

@@ -1,0 +1,246 @@
+//! What `stats().audio` reports: the audio state (including why there is no sound), the
+//! playing rendition, the ring's fill, underruns, and the audio latency and A/V skew.
+
+use crate::stats::{Summary, Window};
+
+/// Audio latency samples kept: five seconds of 10 ms packets.
+const LATENCY_SAMPLES: usize = 500;
+const LATENCY_WINDOW_MS: f64 = 5_000.0;
+
+/// Where audio playback is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AudioState {
+    /// The broadcast has no audio (or nothing is playing yet).
+    #[default]
+    Off,
+    /// Audio is being set up (decoder, audio context, worklet).
+    Starting,
+    /// The browser blocks sound until the user interacts: show "click to unmute".
+    Blocked,
+    Playing,
+    /// Playing, but the user muted it.
+    Muted,
+    /// This browser or viewer cannot play the broadcast's audio; `error` says why.
+    Unsupported,
+    /// Audio failed; `error` says why. Video is unaffected.
+    Failed,
+}
+
+impl AudioState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Starting => "starting",
+            Self::Blocked => "blocked",
+            Self::Playing => "playing",
+            Self::Muted => "muted",
+            Self::Unsupported => "unsupported",
+            Self::Failed => "error",
+        }
+    }
+}
+
+/// The audio part of the telemetry.
+#[derive(Debug, Clone)]
+pub struct AudioStatus {
+    pub state: AudioState,
+    pub error: Option<String>,
+    pub codec: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u32>,
+    /// "shared" (SharedArrayBuffer ring) or "message" (posted chunks).
+    pub transport: Option<&'static str>,
+    /// Audio written but not yet played, ms.
+    pub buffered_ms: Option<f64>,
+    pub underruns: u64,
+    /// Decoded audio dropped because the ring was full.
+    pub overruns: u64,
+    /// Audible corrections: skips and inserted silences.
+    pub jumps: u64,
+    /// Frames that left the worklet with audio in them.
+    pub frames_played: u64,
+    pub decoder_errors: u64,
+    pub muted: bool,
+    pub volume: f64,
+    /// Capture → speakers, per chunk as scheduled.
+    latency: Window,
+}
+
+impl Default for AudioStatus {
+    fn default() -> Self {
+        Self {
+            state: AudioState::Off,
+            error: None,
+            codec: None,
+            sample_rate: None,
+            channels: None,
+            transport: None,
+            buffered_ms: None,
+            underruns: 0,
+            overruns: 0,
+            jumps: 0,
+            frames_played: 0,
+            decoder_errors: 0,
+            muted: false,
+            volume: 1.0,
+            latency: Window::new(LATENCY_SAMPLES, LATENCY_WINDOW_MS),
+        }
+    }
+}
+
+/// A point-in-time copy, for `stats().audio`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioReport {
+    pub state: &'static str,
+    pub error: Option<String>,
+    pub codec: Option<String>,
+    pub sample_rate: Option<u32>,
+    pub channels: Option<u32>,
+    pub transport: Option<&'static str>,
+    pub buffered_ms: Option<f64>,
+    pub underruns: u64,
+    pub overruns: u64,
+    pub jumps: u64,
+    pub frames_played: u64,
+    pub decoder_errors: u64,
+    pub muted: bool,
+    pub volume: f64,
+    pub latency_ms: Summary,
+    /// Audio latency minus video latency (medians): positive when sound comes after picture.
+    pub skew_ms: Option<f64>,
+}
+
+impl AudioStatus {
+    /// A rendition started playing: forget the previous one's figures.
+    pub fn start(&mut self, codec: &str, sample_rate: u32, channels: u32) {
+        self.codec = Some(codec.to_owned());
+        self.sample_rate = Some(sample_rate);
+        self.channels = Some(channels);
+        self.error = None;
+        self.buffered_ms = None;
+        self.latency.clear();
+        self.state = AudioState::Starting;
+    }
+
+    /// Audio cannot play (`state` says whether for good or by failure) because of `why`.
+    pub fn refuse(&mut self, state: AudioState, why: String) {
+        self.state = state;
+        self.error = Some(why);
+        self.buffered_ms = None;
+    }
+
+    /// The broadcast stopped having audio.
+    pub fn stop(&mut self) {
+        self.state = AudioState::Off;
+        self.buffered_ms = None;
+        self.latency.clear();
+    }
+
+    /// Whether the audio context runs (`running`) decides between blocked and playing.
+    pub fn context_running(&mut self, running: bool) {
+        if matches!(
+            self.state,
+            AudioState::Starting | AudioState::Blocked | AudioState::Playing | AudioState::Muted
+        ) {
+            self.state = match (running, self.muted) {
+                (false, _) => AudioState::Blocked,
+                (true, true) => AudioState::Muted,
+                (true, false) => AudioState::Playing,
+            };
+        }
+    }
+
+    pub fn set_muted(&mut self, muted: bool) {
+        self.muted = muted;
+        self.state = match (self.state, muted) {
+            (AudioState::Playing, true) => AudioState::Muted,
+            (AudioState::Muted, false) => AudioState::Playing,
+            (state, _) => state,
+        };
+    }
+
+    /// A chunk captured at `capture_unix_ms` is scheduled to be heard at `heard_unix_ms`.
+    pub fn scheduled(&mut self, capture_unix_ms: f64, heard_unix_ms: f64) {
+        self.latency
+            .push(heard_unix_ms - capture_unix_ms, heard_unix_ms);
+    }
+
+    pub fn report(&mut self, video_latency_p50: Option<f64>) -> AudioReport {
+        let latency_ms = self.latency.summary();
+        AudioReport {
+            state: self.state.as_str(),
+            error: self.error.clone(),
+            codec: self.codec.clone(),
+            sample_rate: self.sample_rate,
+            channels: self.channels,
+            transport: self.transport,
+            buffered_ms: self.buffered_ms,
+            underruns: self.underruns,
+            overruns: self.overruns,
+            jumps: self.jumps,
+            frames_played: self.frames_played,
+            decoder_errors: self.decoder_errors,
+            muted: self.muted,
+            volume: self.volume,
+            latency_ms,
+            skew_ms: latency_ms.p50.zip(video_latency_p50).map(|(a, v)| a - v),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blocked_context_asks_for_a_click_and_plays_once_running() {
+        let mut audio = AudioStatus::default();
+        audio.start("opus", 48_000, 2);
+        assert_eq!(audio.report(None).state, "starting");
+        audio.context_running(false);
+        assert_eq!(audio.report(None).state, "blocked");
+        audio.context_running(true);
+        assert_eq!(audio.report(None).state, "playing");
+        audio.set_muted(true);
+        assert_eq!(audio.report(None).state, "muted");
+        audio.context_running(true);
+        assert_eq!(
+            audio.report(None).state,
+            "muted",
+            "muting outlives context checks"
+        );
+        audio.set_muted(false);
+        assert_eq!(audio.report(None).state, "playing");
+    }
+
+    #[test]
+    fn a_refusal_says_why_and_is_not_undone_by_the_context() {
+        let mut audio = AudioStatus::default();
+        audio.start("ac-3", 48_000, 6);
+        audio.refuse(
+            AudioState::Unsupported,
+            "this browser cannot decode ac-3".into(),
+        );
+        audio.context_running(true);
+        let report = audio.report(Some(30.0));
+        assert_eq!(report.state, "unsupported");
+        assert_eq!(
+            report.error.as_deref(),
+            Some("this browser cannot decode ac-3")
+        );
+    }
+
+    #[test]
+    fn skew_is_audio_latency_minus_video_latency() {
+        let mut audio = AudioStatus::default();
+        audio.start("opus", 48_000, 2);
+        for n in 0..10 {
+            let capture = f64::from(n) * 10.0;
+            audio.scheduled(capture, capture + 45.0);
+        }
+        let report = audio.report(Some(30.0));
+        assert_eq!(report.latency_ms.p50, Some(45.0));
+        assert_eq!(report.skew_ms, Some(15.0));
+        assert_eq!(audio.report(None).skew_ms, None, "no video, no skew");
+    }
+}

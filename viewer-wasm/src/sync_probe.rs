@@ -1,0 +1,113 @@
+//! A/V sync measured from the media itself, for tests and benchmarks: the publisher's test
+//! source flashes a square white (picture) and beeps (sound) at every whole second of capture
+//! time. The viewer, when asked, notes the Unix time each flash is painted and each beep onset
+//! is heard; the difference is the skew a person would perceive, whatever the timestamps say.
+//!
+//! The square is drawn at `x = width − 192, y = height − 192`, 128 × 128 pixels: its centre is
+//! 128 pixels in from the right and bottom edges.
+
+/// The flash square's centre, in from the right and bottom edges, pixels.
+pub const FLASH_CENTRE_INSET: u32 = 128;
+/// Onsets kept of each kind: two minutes at one per second.
+const KEEP: usize = 120;
+/// Mean luma above which the square is lit, below which it is dark (0–255).
+const LIT: f64 = 160.0;
+const DARK: f64 = 96.0;
+
+/// Recent flash and beep onsets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncProbe {
+    /// Unix ms at which each flash was painted.
+    pub flashes: Vec<f64>,
+    /// Unix ms at which each beep onset was heard.
+    pub beeps: Vec<f64>,
+    lit: bool,
+}
+
+impl SyncProbe {
+    /// The square's mean luma in a frame painted at `painted_unix_ms`.
+    pub fn painted(&mut self, luma: f64, painted_unix_ms: f64) {
+        if !self.lit && luma >= LIT {
+            self.lit = true;
+            push(&mut self.flashes, painted_unix_ms);
+        } else if self.lit && luma <= DARK {
+            self.lit = false;
+        }
+    }
+
+    /// A beep onset will be heard at `heard_unix_ms`.
+    pub fn heard(&mut self, heard_unix_ms: f64) {
+        push(&mut self.beeps, heard_unix_ms);
+    }
+}
+
+fn push(onsets: &mut Vec<f64>, at: f64) {
+    if onsets.len() == KEEP {
+        onsets.remove(0);
+    }
+    onsets.push(at);
+}
+
+/// Mean luma (BT.601) of RGBA pixels.
+pub fn mean_luma(rgba: &[u8]) -> f64 {
+    let pixels = rgba.len() / 4;
+    if pixels == 0 {
+        return 0.0;
+    }
+    let sum: f64 = rgba
+        .chunks_exact(4)
+        .map(|p| 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]))
+        .sum();
+    sum / pixels as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flash_counts_once_at_its_first_lit_frame() {
+        let mut probe = SyncProbe::default();
+        for (luma, at) in [
+            (10.0, 0.0),
+            (250.0, 16.0),
+            (240.0, 33.0),
+            (120.0, 50.0),
+            (20.0, 66.0),
+            (250.0, 1016.0),
+        ] {
+            probe.painted(luma, at);
+        }
+        assert_eq!(probe.flashes, [16.0, 1016.0]);
+    }
+
+    #[test]
+    fn a_half_lit_frame_neither_starts_nor_ends_a_flash() {
+        let mut probe = SyncProbe::default();
+        probe.painted(130.0, 0.0);
+        assert!(probe.flashes.is_empty());
+        probe.painted(200.0, 10.0);
+        probe.painted(130.0, 20.0);
+        probe.painted(200.0, 30.0);
+        assert_eq!(probe.flashes, [10.0]);
+    }
+
+    #[test]
+    fn only_the_newest_onsets_are_kept() {
+        let mut probe = SyncProbe::default();
+        for n in 0..200 {
+            probe.heard(f64::from(n));
+        }
+        assert_eq!(probe.beeps.len(), KEEP);
+        assert_eq!(probe.beeps[0], 80.0);
+    }
+
+    #[test]
+    fn luma_of_white_black_and_nothing() {
+        assert_eq!(
+            mean_luma(&[255, 255, 255, 255, 0, 0, 0, 255]).round(),
+            128.0
+        );
+        assert_eq!(mean_luma(&[]), 0.0);
+    }
+}

@@ -1,0 +1,405 @@
+//! Where decoded audio goes: an `AudioContext` (one per page, created at the stream's sample
+//! rate), the ring-reading `AudioWorkletNode` (`audio_worklet.js`) and a gain node for volume
+//! and mute. The ring is a `SharedArrayBuffer` when the page is cross-origin isolated (the
+//! relay's pages are), and otherwise the same ring kept in the worklet, fed by messages.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use js_sys::{Atomics, Float32Array, Function, Int32Array, Object, Reflect, SharedArrayBuffer};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    AudioContext, AudioContextOptions, AudioContextState, AudioWorkletNode,
+    AudioWorkletNodeOptions, Blob, BlobPropertyBag, GainNode, MessageEvent, Url,
+};
+
+use super::describe;
+use crate::audio::ring::{Ring, Samples, Written};
+use crate::audio::schedule::OutputClock;
+
+/// The worklet's source, loaded from a blob URL so an embedding page needs no extra file.
+const WORKLET: &str = include_str!("audio_worklet.js");
+const PROCESSOR: &str = "viewer-ring-reader";
+
+/// Ring capacity: one second of audio is far more than any playout target.
+const RING_SECONDS: u32 = 1;
+
+/// Header slots, as `audio_worklet.js` lays them out.
+const WRITE: u32 = 0;
+const READ: u32 = 1;
+const UNDERRUNS: usize = 2;
+const OFFSET: usize = 3;
+const PLAYED: usize = 4;
+const HEADER: u32 = 8;
+
+/// The page's audio context and the settings the user chose, kept across tracks.
+#[derive(Default)]
+pub struct Speakers {
+    context: RefCell<Option<AudioContext>>,
+    gain: RefCell<Option<GainNode>>,
+    muted: Cell<bool>,
+    volume: Cell<f64>,
+}
+
+impl Speakers {
+    pub fn new() -> Self {
+        let speakers = Self::default();
+        speakers.volume.set(1.0);
+        speakers
+    }
+
+    /// The context, created at `sample_rate` (or replaced if it runs at another rate). Created
+    /// outside a user gesture, browsers start it suspended: see [`Speakers::unmute`].
+    pub fn context(&self, sample_rate: u32) -> Result<(AudioContext, GainNode), String> {
+        if let (Some(context), Some(gain)) = (&*self.context.borrow(), &*self.gain.borrow())
+            && context.sample_rate() as u32 == sample_rate
+        {
+            return Ok((context.clone(), gain.clone()));
+        }
+        if let Some(old) = self.context.borrow_mut().take() {
+            let _ = old.close();
+        }
+        let options = AudioContextOptions::new();
+        options.set_sample_rate(sample_rate as f32);
+        options.set_latency_hint(&"interactive".into());
+        let context = AudioContext::new_with_context_options(&options).map_err(describe)?;
+        let gain = context.create_gain().map_err(describe)?;
+        gain.connect_with_audio_node(&context.destination())
+            .map_err(describe)?;
+        *self.context.borrow_mut() = Some(context.clone());
+        *self.gain.borrow_mut() = Some(gain.clone());
+        self.apply_gain();
+        Ok((context, gain))
+    }
+
+    /// Start sound: must run inside a user gesture (a click) for the browser to allow it.
+    pub fn unmute(&self) {
+        self.muted.set(false);
+        self.apply_gain();
+        if self.context.borrow().is_none() {
+            // Created inside the gesture, the context is allowed to run; tracks reuse it.
+            let _ = self.context(48_000);
+        }
+        if let Some(context) = self.context.borrow().as_ref() {
+            let _ = context.resume();
+        }
+    }
+
+    pub fn set_muted(&self, muted: bool) {
+        self.muted.set(muted);
+        self.apply_gain();
+    }
+
+    pub fn muted(&self) -> bool {
+        self.muted.get()
+    }
+
+    pub fn set_volume(&self, volume: f64) {
+        self.volume.set(if volume.is_finite() {
+            volume.clamp(0.0, 1.0)
+        } else {
+            1.0
+        });
+        self.apply_gain();
+    }
+
+    pub fn volume(&self) -> f64 {
+        self.volume.get()
+    }
+
+    fn apply_gain(&self) {
+        if let Some(gain) = self.gain.borrow().as_ref() {
+            let level = if self.muted.get() {
+                0.0
+            } else {
+                self.volume.get()
+            };
+            gain.gain().set_value(level as f32);
+        }
+    }
+}
+
+/// The worklet's counters as last seen.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counters {
+    pub read: u32,
+    pub underruns: u32,
+    pub frame_offset: u32,
+    pub played: u32,
+    /// Whether the worklet has reported at all (it sets the offset on its first quantum).
+    pub seen: bool,
+}
+
+/// How samples reach the worklet.
+enum Transport {
+    Shared {
+        header: Int32Array,
+        samples: SharedSamples,
+    },
+    Message {
+        counters: Rc<Cell<Counters>>,
+    },
+}
+
+/// The shared ring's samples, as [`Samples`] storage.
+struct SharedSamples(Float32Array);
+
+impl Samples for SharedSamples {
+    fn copy_in(&mut self, offset: usize, data: &[f32]) {
+        if data.is_empty() {
+            return;
+        }
+        // SAFETY: the view borrows wasm memory, which only moves when Rust allocates; `set`
+        // copies it out before anything can.
+        let view = unsafe { Float32Array::view(data) };
+        self.0.set(&view, offset as u32);
+    }
+}
+
+/// One track's connection to the speakers.
+pub struct AudioOutput {
+    context: AudioContext,
+    node: AudioWorkletNode,
+    transport: Transport,
+    ring: Ring,
+    write: u32,
+    sample_rate: f64,
+    _onmessage: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl AudioOutput {
+    /// Load the worklet into the page's context and connect a ring reader for `channels`
+    /// channels. `on_onset` receives the Unix ms at which each beep onset is heard (sync probe).
+    pub async fn start(
+        speakers: &Speakers,
+        sample_rate: u32,
+        channels: u32,
+        on_onset: Option<Box<dyn Fn(f64)>>,
+    ) -> Result<Self, String> {
+        let (context, gain) = speakers.context(sample_rate)?;
+        let url = worklet_url()?;
+        let loaded = context
+            .audio_worklet()
+            .map_err(describe)?
+            .add_module(&url)
+            .map_err(describe)?;
+        let loaded = JsFuture::from(loaded).await;
+        let _ = Url::revoke_object_url(&url);
+        loaded.map_err(|err| format!("cannot load the audio worklet: {}", describe(err)))?;
+
+        let ring = Ring::new(sample_rate * RING_SECONDS, channels);
+        let processor = Object::new();
+        let set = |key: &str, value: JsValue| {
+            let _ = Reflect::set(&processor, &key.into(), &value);
+        };
+        set("capacity", ring.capacity().into());
+        set("channels", channels.into());
+        set("probe", on_onset.is_some().into());
+        let shared = shared_memory_available().then(|| {
+            let bytes = HEADER * 4 + ring.samples() as u32 * 4;
+            SharedArrayBuffer::new(bytes)
+        });
+        if let Some(buffer) = &shared {
+            set("sab", buffer.into());
+        }
+        let options = AudioWorkletNodeOptions::new();
+        options.set_number_of_inputs(0);
+        options.set_number_of_outputs(1);
+        options.set_output_channel_count(&js_sys::Array::of1(&channels.into()));
+        options.set_processor_options(Some(&processor));
+        let node =
+            AudioWorkletNode::new_with_options(&context, PROCESSOR, &options).map_err(describe)?;
+        node.connect_with_audio_node(&gain).map_err(describe)?;
+
+        let counters = Rc::new(Cell::new(Counters::default()));
+        let onmessage = {
+            let (counters, context) = (counters.clone(), context.clone());
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                let data = event.data();
+                if let Ok(header) = Reflect::get(&data, &"counters".into())
+                    && let Ok(header) = header.dyn_into::<Int32Array>()
+                {
+                    counters.set(read_counters(|slot| header.get_index(slot as u32)));
+                }
+                if let Some(on_onset) = &on_onset
+                    && let Ok(frame) = Reflect::get(&data, &"onset".into())
+                    && let Some(frame) = frame.as_f64()
+                    && let Some(heard) = context_frame_heard(&context, frame)
+                {
+                    on_onset(heard);
+                }
+            })
+        };
+        let port = node.port().map_err(describe)?;
+        port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+        let transport = match shared {
+            Some(buffer) => Transport::Shared {
+                header: Int32Array::new_with_byte_offset_and_length(&buffer, 0, HEADER),
+                samples: SharedSamples(Float32Array::new_with_byte_offset_and_length(
+                    &buffer,
+                    HEADER * 4,
+                    ring.samples() as u32,
+                )),
+            },
+            None => Transport::Message { counters },
+        };
+        Ok(Self {
+            context,
+            node,
+            transport,
+            ring,
+            write: 0,
+            sample_rate: f64::from(sample_rate),
+            _onmessage: onmessage,
+        })
+    }
+
+    /// "shared" or "message".
+    pub fn transport(&self) -> &'static str {
+        match self.transport {
+            Transport::Shared { .. } => "shared",
+            Transport::Message { .. } => "message",
+        }
+    }
+
+    pub fn sample_rate(&self) -> f64 {
+        self.sample_rate
+    }
+
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The ring's write counter.
+    pub fn write_position(&self) -> u32 {
+        self.write
+    }
+
+    pub fn running(&self) -> bool {
+        self.context.state() == AudioContextState::Running
+    }
+
+    /// The worklet's counters now (shared) or as last reported (message).
+    pub fn counters(&self) -> Counters {
+        match &self.transport {
+            Transport::Shared { header, .. } => {
+                let mut counters =
+                    read_counters(|slot| Atomics::load(header, slot as u32).unwrap_or(0));
+                counters.seen = counters.frame_offset != 0 || counters.read != 0;
+                counters
+            }
+            Transport::Message { counters } => counters.get(),
+        }
+    }
+
+    /// When ring frames will be heard, if the worklet has started playing.
+    pub fn clock(&self, counters: &Counters, now_unix_ms: f64) -> Option<OutputClock> {
+        if !counters.seen {
+            return None;
+        }
+        let (context_seconds, heard_unix_ms) = output_timestamp(&self.context, now_unix_ms)?;
+        Some(OutputClock {
+            sample_rate: self.sample_rate,
+            frame_offset: counters.frame_offset,
+            context_frames: context_seconds * self.sample_rate,
+            unix_ms: heard_unix_ms,
+        })
+    }
+
+    /// Append interleaved frames at the write counter.
+    pub fn write(&mut self, data: &[f32], counters: &Counters) -> Written {
+        let written = match &mut self.transport {
+            Transport::Shared { header, samples } => {
+                let read = Atomics::load(header, READ).unwrap_or(0) as u32;
+                let written = self.ring.write(samples, self.write, read, data);
+                let next = self.write.wrapping_add(written.frames);
+                let _ = Atomics::store(header, WRITE, next as i32);
+                written
+            }
+            Transport::Message { .. } => {
+                let free = self.ring.free(self.write, counters.read);
+                let channels = self.ring.channels() as usize;
+                let offered = (data.len() / channels) as u32;
+                let frames = offered.min(free);
+                let chunk = Float32Array::from(&data[..frames as usize * channels]);
+                if let Ok(port) = self.node.port() {
+                    let _ = port.post_message(&chunk);
+                }
+                Written {
+                    frames,
+                    overrun: offered - frames,
+                }
+            }
+        };
+        self.write = self.write.wrapping_add(written.frames);
+        written
+    }
+}
+
+impl Drop for AudioOutput {
+    fn drop(&mut self) {
+        if let Ok(port) = self.node.port() {
+            port.set_onmessage(None);
+        }
+        let _ = self.node.disconnect();
+    }
+}
+
+fn read_counters(slot: impl Fn(usize) -> i32) -> Counters {
+    Counters {
+        read: slot(READ as usize) as u32,
+        underruns: slot(UNDERRUNS) as u32,
+        frame_offset: slot(OFFSET) as u32,
+        played: slot(PLAYED) as u32,
+        seen: true,
+    }
+}
+
+/// Whether this page may share memory with the audio thread.
+fn shared_memory_available() -> bool {
+    let global = js_sys::global();
+    Reflect::get(&global, &"crossOriginIsolated".into()).is_ok_and(|value| value.is_truthy())
+        && Reflect::get(&global, &"SharedArrayBuffer".into()).is_ok_and(|value| value.is_function())
+}
+
+fn worklet_url() -> Result<String, String> {
+    let parts = js_sys::Array::of1(&WORKLET.into());
+    let options = BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let blob = Blob::new_with_str_sequence_and_options(&parts, &options).map_err(describe)?;
+    Url::create_object_url_with_blob(&blob).map_err(describe)
+}
+
+/// `(contextTime, Unix ms when it is heard)` from `getOutputTimestamp()`, or from
+/// `currentTime` plus the reported output latency where that is not available yet.
+fn output_timestamp(context: &AudioContext, now_unix_ms: f64) -> Option<(f64, f64)> {
+    let number = |object: &JsValue, key: &str| {
+        Reflect::get(object, &key.into())
+            .ok()
+            .and_then(|value| value.as_f64())
+    };
+    let performance = web_sys::window()?.performance()?;
+    if let Ok(method) = Reflect::get(context, &"getOutputTimestamp".into())
+        && let Ok(method) = method.dyn_into::<Function>()
+        && let Ok(stamp) = method.call0(context)
+        && let (Some(context_time), Some(performance_time)) = (
+            number(&stamp, "contextTime"),
+            number(&stamp, "performanceTime"),
+        )
+        && performance_time > 0.0
+    {
+        return Some((context_time, performance.time_origin() + performance_time));
+    }
+    let latency = number(context, "outputLatency").unwrap_or(0.0)
+        + number(context, "baseLatency").unwrap_or(0.0);
+    Some((context.current_time() - latency, now_unix_ms))
+}
+
+/// When context frame `frame` is heard, Unix ms.
+fn context_frame_heard(context: &AudioContext, frame: f64) -> Option<f64> {
+    let now = web_sys::window()?.performance()?;
+    let now_unix_ms = now.time_origin() + now.now();
+    let (context_seconds, heard_unix_ms) = output_timestamp(context, now_unix_ms)?;
+    Some(heard_unix_ms + (frame / f64::from(context.sample_rate()) - context_seconds) * 1000.0)
+}
