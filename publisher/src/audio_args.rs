@@ -104,6 +104,9 @@ pub enum Codec {
     Opus,
     /// AAC-LC (ffmpeg's `aac` encoder, ADTS in TS; 21.3 ms frames).
     Aac,
+    /// AC-3 (Dolby Digital; 32 ms frames), for players that decode it (TVs, Safari). Chromium
+    /// and Firefox cannot: their viewers play the video and say why there is no sound.
+    Ac3,
 }
 
 impl Codec {
@@ -111,6 +114,7 @@ impl Codec {
         match self {
             Codec::Opus => "opus",
             Codec::Aac => "aac",
+            Codec::Ac3 => "ac3",
         }
     }
 
@@ -120,6 +124,7 @@ impl Codec {
             // 180-byte packets: over the TS muxer's hold-back threshold (see the module docs).
             Codec::Opus => 144,
             Codec::Aac => 128,
+            Codec::Ac3 => 192,
         }
     }
 }
@@ -249,6 +254,7 @@ pub fn build(source: &Source, audio: &Audio, base_unix_micros: u64) -> Vec<Strin
             &bitrate,
         ]),
         Codec::Aac => push(&["-c:a", "aac", "-b:a", &bitrate]),
+        Codec::Ac3 => push(&["-c:a", "ac3", "-b:a", &bitrate]),
     }
     push(&[
         "-ar",

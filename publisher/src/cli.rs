@@ -77,12 +77,13 @@ pub struct Args {
     #[arg(long)]
     pub list_devices: bool,
 
-    /// Audio codec: `opus` (10 ms packets, the lowest latency) or `aac` (AAC-LC, mp4a.40.2).
+    /// Audio codec: `opus` (10 ms packets, the lowest latency), `aac` (AAC-LC, mp4a.40.2) or `ac3`
+    /// (Dolby Digital, for players that decode it; browsers other than Safari do not).
     #[arg(long, value_enum, default_value_t = Codec::Opus, value_name = "CODEC")]
     pub audio_codec: Codec,
 
     /// Audio bitrate in kbit/s [default: 144 for Opus (below that the TS muxer holds each
-    /// packet back 10 ms), 128 for AAC].
+    /// packet back 10 ms), 128 for AAC, 192 for AC-3].
     #[arg(long, value_name = "KBPS", value_parser = clap::value_parser!(u32).range(16..=512))]
     pub audio_bitrate: Option<u32>,
 

@@ -61,12 +61,25 @@ impl Window {
         self.last = None;
     }
 
-    /// The largest sample in the window.
-    pub fn max(&self) -> Option<f64> {
+    /// The smallest sample in the window.
+    pub fn min(&self) -> Option<f64> {
         self.samples
             .iter()
             .map(|&(_, value)| value)
-            .max_by(f64::total_cmp)
+            .min_by(f64::total_cmp)
+    }
+
+    /// One nearest-rank percentile of the samples no larger than `upper`.
+    pub fn percentile_up_to(&mut self, percentile: f64, upper: f64) -> Option<f64> {
+        self.sorted.clear();
+        self.sorted.extend(
+            self.samples
+                .iter()
+                .map(|&(_, value)| value)
+                .filter(|&value| value <= upper),
+        );
+        self.sorted.sort_unstable_by(f64::total_cmp);
+        nearest_rank(&self.sorted, percentile)
     }
 
     /// Nearest-rank percentiles over the window (one sort for both).

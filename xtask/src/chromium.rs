@@ -31,6 +31,15 @@ pub struct ScreencastFrame {
     pub device_width: f64,
 }
 
+/// Whether pages may make sound before the user interacts with them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Autoplay {
+    /// `--autoplay-policy=no-user-gesture-required`: tests that need sound at once.
+    Allowed,
+    /// The default policy, as users have it.
+    NeedsGesture,
+}
+
 /// A running headless Chromium with one page open.
 pub struct Chromium {
     process: Child,
@@ -40,8 +49,13 @@ pub struct Chromium {
 }
 
 impl Chromium {
-    /// Launch Chromium and attach to its first page.
+    /// Launch Chromium and attach to its first page; sound may start without a user gesture.
     pub fn launch() -> anyhow::Result<Self> {
+        Self::launch_with(Autoplay::Allowed)
+    }
+
+    /// Launch Chromium with the given autoplay policy.
+    pub fn launch_with(autoplay: Autoplay) -> anyhow::Result<Self> {
         let binary = BINARIES
             .iter()
             .map(Path::new)
@@ -63,10 +77,14 @@ impl Chromium {
                 "--disable-default-apps",
                 "--disable-extensions",
                 "--mute-audio",
-                "--autoplay-policy=no-user-gesture-required",
                 "--window-size=1280,900",
                 "--remote-debugging-port=0",
             ])
+            .args(match autoplay {
+                Autoplay::Allowed => Some("--autoplay-policy=no-user-gesture-required"),
+                // The browser default: sound waits for a user gesture.
+                Autoplay::NeedsGesture => None,
+            })
             .arg(format!("--user-data-dir={}", profile.display()))
             .arg("about:blank")
             .stdin(Stdio::null())
@@ -220,6 +238,22 @@ impl Chromium {
     fn set_read_timeout(&mut self, timeout: Option<Duration>) -> anyhow::Result<()> {
         if let MaybeTlsStream::Plain(stream) = self.page.get_mut() {
             stream.set_read_timeout(timeout)?;
+        }
+        Ok(())
+    }
+
+    /// A real (trusted) left click at the centre of the element matched by `selector`, as a
+    /// user's click: it counts as the gesture browsers require before sound.
+    pub fn click(&mut self, selector: &str) -> anyhow::Result<()> {
+        let centre = self.evaluate(&format!(
+            "(() => {{ const r = document.querySelector({selector:?}).getBoundingClientRect(); \
+             return {{x: r.x + r.width / 2, y: r.y + r.height / 2}}; }})()"
+        ))?;
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": centre["x"], "y": centre["y"], "button": "left", "clickCount": 1}),
+            )?;
         }
         Ok(())
     }

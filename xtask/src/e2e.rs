@@ -8,11 +8,11 @@ use serde_json::Value;
 
 use crate::chromium::Chromium;
 use crate::live::{Output, Stack};
-use crate::{glass, picture};
+use crate::{e2e_audio, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 3] = [
+const TESTS: [(&str, Test); 7] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -25,12 +25,33 @@ const TESTS: [(&str, Test); 3] = [
         "the_pixel_clock_reads_back_from_composited_frames",
         pixel_clock_reads_back,
     ),
+    (
+        "sound_plays_in_sync_with_the_picture",
+        e2e_audio::sound_plays_in_sync_with_the_picture,
+    ),
+    (
+        "sound_plays_when_fed_by_messages",
+        e2e_audio::sound_plays_when_fed_by_messages,
+    ),
+    (
+        "sound_waits_for_a_click_then_flows",
+        e2e_audio::sound_waits_for_a_click,
+    ),
+    (
+        "unsupported_audio_leaves_the_video_playing",
+        e2e_audio::unsupported_audio_leaves_the_video_playing,
+    ),
 ];
 
-/// Run every browser test; fails if any failed.
-pub fn run() -> anyhow::Result<()> {
+/// Run every browser test (or those whose name contains `filter`); fails if any failed.
+pub fn run(filter: Option<&str>) -> anyhow::Result<()> {
     let mut failed = 0;
+    let mut ran = 0;
     for (name, test) in TESTS {
+        if filter.is_some_and(|filter| !name.contains(filter)) {
+            continue;
+        }
+        ran += 1;
         let started = Instant::now();
         match test() {
             Ok(()) => println!(
@@ -43,7 +64,7 @@ pub fn run() -> anyhow::Result<()> {
             }
         }
     }
-    println!("e2e: {} passed, {failed} failed", TESTS.len() - failed);
+    println!("e2e: {} passed, {failed} failed", ran - failed);
     ensure!(failed == 0, "{failed} browser test(s) failed");
     Ok(())
 }

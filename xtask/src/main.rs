@@ -1,10 +1,12 @@
 //! `cargo xtask …`: the workspace's build, demo, test and benchmark commands, written in Rust
 //! so they run the same on every machine with nothing but cargo installed.
 
+mod av_sync;
 mod bench;
 mod build_web;
 mod chromium;
 mod e2e;
+mod e2e_audio;
 mod glass;
 mod live;
 mod picture;
@@ -43,7 +45,10 @@ enum Task {
     /// Run every test: unit and integration tests (native), then the browser end-to-end tests.
     Test,
     /// Run only the browser end-to-end tests (after building the viewer and the binaries).
-    E2e,
+    E2e {
+        /// Run only the tests whose name contains this.
+        filter: Option<String>,
+    },
     /// Measure the live path for 30 s (latency, drops, publisher CPU and memory, viewer size)
     /// and print a table against the targets.
     Bench,
@@ -58,7 +63,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
-        Task::E2e => e2e(),
+        Task::E2e { filter } => e2e(filter.as_deref()),
         Task::Bench => bench::run(),
     }
 }
@@ -80,11 +85,11 @@ fn demo(source: &str) -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     workspace::cargo(&["test", "--workspace"])?;
-    e2e()
+    e2e(None)
 }
 
-fn e2e() -> anyhow::Result<()> {
+fn e2e(filter: Option<&str>) -> anyhow::Result<()> {
     build_web::build_web(true)?;
     live::build_binaries()?;
-    e2e::run()
+    e2e::run(filter)
 }

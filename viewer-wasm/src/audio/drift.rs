@@ -1,7 +1,7 @@
 //! Keeping audio on schedule: each decoded chunk is written where it will be heard at its
 //! planned time. How late (or early) it would be heard decides what happens to it:
-//! - far off (a late arrival, a stalled tab, a new target): jump — skip the frames already due,
-//!   or put silence before an early chunk;
+//! - far off (a late arrival, a stalled tab, a new target), or the first chunk: jump — skip the
+//!   frames already due, or put silence before an early chunk;
 //! - slightly off (the sender's and this machine's audio clocks disagree by some ppm): nudge —
 //!   resample the chunk by at most [`MAX_STRETCH`], so the buffer neither grows nor runs dry and
 //!   nothing is heard but a pitch change far below hearing.
@@ -37,8 +37,10 @@ pub struct Corrector {
     average_ms: Option<f64>,
     /// Fractional frames of correction not applied yet.
     carry: f64,
-    /// Jumps made so far (each one is audible).
+    /// Jumps made so far (each one is audible), the first placement included.
     pub jumps: u64,
+    /// Whether the first chunk has been placed.
+    placed: bool,
 }
 
 impl Corrector {
@@ -53,7 +55,11 @@ impl Corrector {
                 frames,
             };
         }
-        if lateness_ms > JUMP_MS {
+        // The first chunk goes exactly where it belongs: a nudge would take seconds to get there,
+        // running dry or lagging all the while.
+        let first = !std::mem::replace(&mut self.placed, true);
+        let jump = if first { DEADBAND_MS } else { JUMP_MS };
+        if lateness_ms > jump {
             self.restart();
             let skip = ((lateness_ms * per_ms).round() as u32).min(frames);
             return Plan {
@@ -62,7 +68,7 @@ impl Corrector {
                 frames: frames - skip,
             };
         }
-        if lateness_ms < -JUMP_MS {
+        if lateness_ms < -jump {
             self.restart();
             let silence = (-lateness_ms).min(MAX_SILENCE_MS) * per_ms;
             return Plan {
@@ -141,9 +147,40 @@ mod tests {
 
     const RATE: f64 = 48_000.0;
 
+    /// A corrector that has placed its first chunk.
+    fn placed() -> Corrector {
+        let mut corrector = Corrector::default();
+        corrector.plan(0.0, 480, RATE);
+        corrector
+    }
+
+    #[test]
+    fn the_first_chunk_jumps_straight_to_its_place() {
+        let mut corrector = Corrector::default();
+        assert_eq!(
+            corrector.plan(-20.0, 480, RATE),
+            Plan {
+                silence: 960,
+                skip: 0,
+                frames: 480
+            }
+        );
+        let plan = corrector.plan(-20.0, 480, RATE);
+        assert_eq!(plan.silence, 0, "later small errors are nudged: {plan:?}");
+        let mut late = Corrector::default();
+        assert_eq!(
+            late.plan(5.0, 480, RATE),
+            Plan {
+                silence: 0,
+                skip: 240,
+                frames: 240
+            }
+        );
+    }
+
     #[test]
     fn on_time_audio_is_left_alone() {
-        let mut corrector = Corrector::default();
+        let mut corrector = placed();
         for lateness in [0.0, 0.5, -0.8] {
             assert_eq!(
                 corrector.plan(lateness, 480, RATE),
@@ -158,7 +195,7 @@ mod tests {
 
     #[test]
     fn far_too_late_skips_what_is_already_due() {
-        let mut corrector = Corrector::default();
+        let mut corrector = placed();
         assert_eq!(
             corrector.plan(40.0, 960, RATE),
             Plan {
@@ -181,7 +218,7 @@ mod tests {
 
     #[test]
     fn far_too_early_waits_in_silence() {
-        let mut corrector = Corrector::default();
+        let mut corrector = placed();
         assert_eq!(
             corrector.plan(-100.0, 480, RATE),
             Plan {
@@ -195,7 +232,7 @@ mod tests {
 
     #[test]
     fn slightly_late_plays_slightly_faster_never_beyond_the_stretch_limit() {
-        let mut corrector = Corrector::default();
+        let mut corrector = placed();
         let mut removed = 0u32;
         for _ in 0..100 {
             let plan = corrector.plan(20.0, 480, RATE);
@@ -209,7 +246,7 @@ mod tests {
 
     #[test]
     fn slightly_early_plays_slightly_slower() {
-        let mut corrector = Corrector::default();
+        let mut corrector = placed();
         let added: u32 = (0..100)
             .map(|_| corrector.plan(-10.0, 480, RATE).frames - 480)
             .sum();

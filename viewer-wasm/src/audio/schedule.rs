@@ -11,8 +11,21 @@ use crate::stats::Window;
 
 /// Headroom over the slowest recent arrival, ms: the audio thread reads in bursts.
 pub const MARGIN_MS: f64 = 8.0;
+/// Which recent arrival the target must cover: the 99th percentile, so that a single stall of
+/// the page (a long task) costs one skip instead of seconds of extra latency.
+pub const ARRIVAL_PERCENTILE: f64 = 99.0;
+/// Packets read within this long of the previous one came in a bunch: only the first of a bunch
+/// says how late the bunch was. That also leaves out the backlog a relay hands over at once when
+/// a subscription begins.
+pub const BUNCH_MS: f64 = 2.0;
+/// A packet that arrived this much later than the freshest recent one was held up by something
+/// other than the network's jitter (the page busy starting up, a long task): it is skipped
+/// when due, and the target does not wait for its like.
+pub const STALE_MS: f64 = 250.0;
+/// A fall of the target larger than this is made at once (one audible skip) rather than slowly.
+pub const FALL_AT_ONCE_MS: f64 = 25.0;
 /// How fast the target latency may fall, ms per second of wall time: slower than the drift
-/// corrector's nudge (5 ms/s), so a fall is a nudge, never a jump.
+/// corrector's nudge (5 ms/s), so a small fall is a nudge, never a jump.
 pub const FALL_MS_PER_SECOND: f64 = 4.0;
 /// How far back arrival latencies count, ms.
 const ARRIVAL_WINDOW_MS: f64 = 5_000.0;
@@ -54,6 +67,8 @@ pub struct Playout {
     arrival: Window,
     /// The current target, ms, and when it was last moved (Unix ms).
     target: Option<(f64, f64)>,
+    /// When the previous packet was read (Unix ms); `None` before the first.
+    previous_read: Option<f64>,
 }
 
 impl Default for Playout {
@@ -61,31 +76,41 @@ impl Default for Playout {
         Self {
             arrival: Window::new(ARRIVAL_SAMPLES, ARRIVAL_WINDOW_MS),
             target: None,
+            previous_read: None,
         }
     }
 }
 
 impl Playout {
-    /// A decoded chunk captured at `capture_unix_ms` is ready to write at `now_unix_ms`.
+    /// A packet captured at `capture_unix_ms` was read at `now_unix_ms`. The first packet of a
+    /// subscription and packets bunched behind another are not measured (see [`BUNCH_MS`]).
     pub fn arrived(&mut self, capture_unix_ms: f64, now_unix_ms: f64) {
-        self.arrival
-            .push(now_unix_ms - capture_unix_ms, now_unix_ms);
+        let previous = self.previous_read.replace(now_unix_ms);
+        if previous.is_some_and(|previous| now_unix_ms - previous >= BUNCH_MS) {
+            self.arrival
+                .push(now_unix_ms - capture_unix_ms, now_unix_ms);
+        }
     }
 
     /// The latency audio is played at now: the video's (so they are in sync) unless audio
     /// cannot arrive that early, then the slowest recent arrival plus the output latency and
-    /// a margin. Rises at once; falls at [`FALL_MS_PER_SECOND`].
+    /// a margin. Rises at once; falls at [`FALL_MS_PER_SECOND`], or at once by more than
+    /// [`FALL_AT_ONCE_MS`].
     pub fn target_ms(
         &mut self,
         video_latency_ms: Option<f64>,
         output_latency_ms: f64,
         now_unix_ms: f64,
     ) -> f64 {
-        let slowest = self.arrival.max().unwrap_or(0.0);
+        let freshest = self.arrival.min().unwrap_or(0.0);
+        let slowest = self
+            .arrival
+            .percentile_up_to(ARRIVAL_PERCENTILE, freshest + STALE_MS)
+            .unwrap_or(0.0);
         let feasible = slowest + output_latency_ms.max(0.0) + MARGIN_MS;
         let wanted = video_latency_ms.map_or(feasible, |video| video.max(feasible));
         let target = match self.target {
-            Some((current, _)) if wanted < current => {
+            Some((current, _)) if wanted < current && current - wanted <= FALL_AT_ONCE_MS => {
                 let since = self.target.map_or(0.0, |(_, at)| now_unix_ms - at).max(0.0);
                 (current - FALL_MS_PER_SECOND * since / 1000.0).max(wanted)
             }
@@ -99,6 +124,7 @@ impl Playout {
     pub fn clear(&mut self) {
         self.arrival.clear();
         self.target = None;
+        self.previous_read = None;
     }
 }
 
@@ -131,30 +157,85 @@ mod tests {
     fn audio_follows_video_when_it_arrives_in_time() {
         let mut playout = Playout::default();
         for n in 0..100 {
-            playout.arrived(0.0, 12.0 + f64::from(n % 3));
+            let capture = f64::from(n) * 10.0;
+            playout.arrived(capture, capture + 12.0 + f64::from(n % 3));
         }
-        assert_eq!(playout.target_ms(Some(40.0), 10.0, 0.0), 40.0);
+        assert_eq!(playout.target_ms(Some(40.0), 10.0, 1_000.0), 40.0);
     }
 
     #[test]
     fn audio_that_cannot_keep_up_with_video_plays_as_early_as_it_can() {
         let mut playout = Playout::default();
         playout.arrived(0.0, 30.0);
-        playout.arrived(0.0, 22.0);
+        playout.arrived(10.0, 40.0);
+        playout.arrived(20.0, 42.0);
         assert_eq!(
-            playout.target_ms(Some(25.0), 10.0, 0.0),
+            playout.target_ms(Some(25.0), 10.0, 50.0),
             30.0 + 10.0 + MARGIN_MS
         );
-        assert_eq!(playout.target_ms(None, 10.0, 0.0), 48.0);
+        assert_eq!(playout.target_ms(None, 10.0, 50.0), 48.0);
+    }
+
+    #[test]
+    fn one_stall_does_not_raise_the_target_but_steady_jitter_does() {
+        let mut playout = Playout::default();
+        for n in 0..300 {
+            let late = if n == 150 { 90.0 } else { 20.0 };
+            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + late);
+        }
+        // 90 ms once in 300 packets is beyond the 99th percentile.
+        assert_eq!(playout.target_ms(None, 0.0, 3_000.0), 20.0 + MARGIN_MS);
+        for n in 300..400 {
+            let late = if n % 10 == 0 { 60.0 } else { 20.0 };
+            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + late);
+        }
+        assert_eq!(playout.target_ms(None, 0.0, 4_000.0), 60.0 + MARGIN_MS);
+    }
+
+    #[test]
+    fn backlog_handed_over_at_subscription_is_not_measured() {
+        let mut playout = Playout::default();
+        // The relay's cached second arrives at once, oldest first, then live packets.
+        for n in 0..100 {
+            playout.arrived(f64::from(n) * 10.0 - 1_000.0, 15.0 + f64::from(n) * 0.01);
+        }
+        for n in 1..50 {
+            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + 15.0);
+        }
+        assert_eq!(playout.target_ms(None, 0.0, 500.0), 15.0 + MARGIN_MS);
+    }
+
+    #[test]
+    fn packets_held_up_far_beyond_the_freshest_do_not_set_the_target() {
+        let mut playout = Playout::default();
+        // The page was busy starting: the first packets come a second late, then live ones.
+        for n in 0..30 {
+            let capture = f64::from(n) * 10.0;
+            playout.arrived(capture, 1_000.0 + f64::from(n) * 3.0);
+        }
+        assert!(
+            playout.target_ms(None, 0.0, 1_100.0) > 900.0,
+            "nothing better known yet"
+        );
+        for n in 30..60 {
+            let capture = f64::from(n) * 10.0 + 1_000.0;
+            playout.arrived(capture, capture + 20.0);
+        }
+        assert_eq!(playout.target_ms(None, 0.0, 1_700.0), 20.0 + MARGIN_MS);
     }
 
     #[test]
     fn the_target_rises_at_once_and_falls_slowly() {
         let mut playout = Playout::default();
         assert_eq!(playout.target_ms(Some(100.0), 0.0, 0.0), 100.0);
-        assert_eq!(playout.target_ms(Some(40.0), 0.0, 1_000.0), 96.0);
-        assert_eq!(playout.target_ms(Some(40.0), 0.0, 1_500.0), 94.0);
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_000.0), 96.0);
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_500.0), 94.0);
         assert_eq!(playout.target_ms(Some(120.0), 0.0, 1_600.0), 120.0);
+        assert_eq!(
+            playout.target_ms(Some(40.0), 0.0, 1_700.0),
+            40.0,
+            "a big fall is at once"
+        );
         playout.clear();
         assert_eq!(playout.target_ms(Some(40.0), 0.0, 2_000.0), 40.0);
     }

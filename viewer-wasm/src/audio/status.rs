@@ -52,6 +52,13 @@ pub struct AudioStatus {
     pub transport: Option<&'static str>,
     /// Audio written but not yet played, ms.
     pub buffered_ms: Option<f64>,
+    /// Packets read from the audio track.
+    pub packets_received: u64,
+    /// The playout latency audio is planned at, ms.
+    pub target_ms: Option<f64>,
+    /// How far from its planned time the last chunk would have been heard before correction,
+    /// ms (positive: late).
+    pub error_ms: Option<f64>,
     pub underruns: u64,
     /// Decoded audio dropped because the ring was full.
     pub overruns: u64,
@@ -76,6 +83,9 @@ impl Default for AudioStatus {
             channels: None,
             transport: None,
             buffered_ms: None,
+            packets_received: 0,
+            target_ms: None,
+            error_ms: None,
             underruns: 0,
             overruns: 0,
             jumps: 0,
@@ -98,6 +108,9 @@ pub struct AudioReport {
     pub channels: Option<u32>,
     pub transport: Option<&'static str>,
     pub buffered_ms: Option<f64>,
+    pub packets_received: u64,
+    pub target_ms: Option<f64>,
+    pub error_ms: Option<f64>,
     pub underruns: u64,
     pub overruns: u64,
     pub jumps: u64,
@@ -175,6 +188,9 @@ impl AudioStatus {
             channels: self.channels,
             transport: self.transport,
             buffered_ms: self.buffered_ms,
+            packets_received: self.packets_received,
+            target_ms: self.target_ms,
+            error_ms: self.error_ms,
             underruns: self.underruns,
             overruns: self.overruns,
             jumps: self.jumps,

@@ -170,12 +170,14 @@ pub struct AudioOutput {
 
 impl AudioOutput {
     /// Load the worklet into the page's context and connect a ring reader for `channels`
-    /// channels. `on_onset` receives the Unix ms at which each beep onset is heard (sync probe).
+    /// channels. `on_onset` receives the Unix ms at which each beep onset is heard (sync probe);
+    /// `messages_only` uses the message transport even where memory could be shared.
     pub async fn start(
         speakers: &Speakers,
         sample_rate: u32,
         channels: u32,
         on_onset: Option<Box<dyn Fn(f64)>>,
+        messages_only: bool,
     ) -> Result<Self, String> {
         let (context, gain) = speakers.context(sample_rate)?;
         let url = worklet_url()?;
@@ -196,7 +198,7 @@ impl AudioOutput {
         set("capacity", ring.capacity().into());
         set("channels", channels.into());
         set("probe", on_onset.is_some().into());
-        let shared = shared_memory_available().then(|| {
+        let shared = (!messages_only && shared_memory_available()).then(|| {
             let bytes = HEADER * 4 + ring.samples() as u32 * 4;
             SharedArrayBuffer::new(bytes)
         });

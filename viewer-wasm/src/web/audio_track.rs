@@ -4,6 +4,7 @@
 //! ([`crate::audio::drift`]).
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Float32Array, Reflect, Uint8Array};
@@ -69,19 +70,15 @@ pub async fn play(
     rendition: &AudioRendition,
     clock: Option<Clock>,
 ) -> Result<(), String> {
-    let on_onset: Option<Box<dyn Fn(f64)>> = shared.probe.as_ref().map(|_| {
-        let shared = shared.clone();
-        Box::new(move |heard: f64| {
-            if let Some(probe) = &shared.probe {
-                probe.borrow_mut().heard(heard);
-            }
-        }) as Box<dyn Fn(f64)>
+    let on_onset: Option<Box<dyn Fn(f64)>> = shared.probe.clone().map(|probe| {
+        Box::new(move |heard: f64| probe.borrow_mut().heard(heard)) as Box<dyn Fn(f64)>
     });
     let output = AudioOutput::start(
         &shared.speakers,
         rendition.sample_rate,
         rendition.number_of_channels.max(1),
         on_onset,
+        shared.audio_messages_only,
     )
     .await?;
     shared.telemetry.borrow_mut().audio.transport = Some(output.transport());
@@ -102,6 +99,7 @@ pub async fn play(
             if payload.is_empty() {
                 continue;
             }
+            shared.telemetry.borrow_mut().audio.packets_received += 1;
             if decoder.recover()? {
                 let mut telemetry = shared.telemetry.borrow_mut();
                 telemetry.audio.decoder_errors += 1;
@@ -116,6 +114,10 @@ pub async fn play(
 /// Schedules decoded audio into the ring.
 struct Player {
     output: AudioOutput,
+    /// Timestamps of the packets decoding, oldest first. The decoder outputs one chunk per packet
+    /// in order, but stamps it by counting samples from the first packet, which drifts early
+    /// with every packet lost: the packet's own timestamp is the truth.
+    submitted: VecDeque<f64>,
     clock: Option<Clock>,
     playout: Playout,
     corrector: Corrector,
@@ -132,6 +134,7 @@ impl Player {
     fn new(output: AudioOutput, clock: Option<Clock>) -> Self {
         Self {
             output,
+            submitted: VecDeque::new(),
             clock,
             playout: Playout::default(),
             corrector: Corrector::default(),
@@ -151,14 +154,19 @@ impl Player {
         self.update_status(shared, running, &counters);
         if !running {
             // Blocked until the user clicks: nothing can be heard, so nothing is kept.
+            self.submitted.pop_front();
             return;
         }
         let Some(frames) = self.copy_out(data) else {
+            self.submitted.pop_front();
             return;
         };
         let channels = self.output.ring().channels() as usize;
         let sample_rate = f64::from(data.sample_rate());
-        let timestamp_us = data.timestamp();
+        let timestamp_us = self
+            .submitted
+            .pop_front()
+            .unwrap_or_else(|| data.timestamp());
         let capture_unix_ms = match self.clock {
             Some(clock) => clock.sender_unix_ms(timestamp_us),
             None => {
@@ -184,6 +192,11 @@ impl Player {
         let heard_unix_ms = clock.heard_unix_ms(self.output.write_position());
         let lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
         let plan = self.corrector.plan(lateness_ms, frames, sample_rate);
+        {
+            let mut telemetry = shared.telemetry.borrow_mut();
+            telemetry.audio.target_ms = Some(target_ms);
+            telemetry.audio.error_ms = Some(lateness_ms);
+        }
 
         if plan.silence > 0 {
             let silence = vec![0.0; plan.silence as usize * channels];
@@ -261,6 +274,7 @@ impl Player {
 /// A configured `AudioDecoder` whose output goes to the [`Player`].
 struct Decoder {
     decoder: AudioDecoder,
+    player: Rc<RefCell<Player>>,
     config: AudioDecoderConfig,
     output: Closure<dyn FnMut(AudioData)>,
     error: Closure<dyn FnMut(JsValue)>,
@@ -273,7 +287,7 @@ impl Decoder {
         config: AudioDecoderConfig,
     ) -> Result<Self, String> {
         let output = {
-            let shared = shared.clone();
+            let (shared, player) = (shared.clone(), player.clone());
             Closure::<dyn FnMut(AudioData)>::new(move |data: AudioData| {
                 player.borrow_mut().push(&shared, &data);
                 data.close();
@@ -286,6 +300,7 @@ impl Decoder {
         let decoder = build(&config, &output, &error)?;
         Ok(Self {
             decoder,
+            player,
             config,
             output,
             error,
@@ -298,6 +313,8 @@ impl Decoder {
             return Ok(false);
         }
         self.decoder = build(&self.config, &self.output, &self.error)?;
+        // Whatever was in flight died with the old decoder.
+        self.player.borrow_mut().submitted.clear();
         Ok(true)
     }
 
@@ -307,7 +324,9 @@ impl Decoder {
         let init = EncodedAudioChunkInit::new(&data, 0, EncodedAudioChunkType::Key);
         init.set_timestamp_f64(timestamp_us);
         let chunk = EncodedAudioChunk::new(&init).map_err(describe)?;
-        self.decoder.decode(&chunk).map_err(describe)
+        self.decoder.decode(&chunk).map_err(describe)?;
+        self.player.borrow_mut().submitted.push_back(timestamp_us);
+        Ok(())
     }
 }
 

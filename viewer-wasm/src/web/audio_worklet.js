@@ -8,7 +8,8 @@
 // Header (Int32): 0 write, 1 read, 2 underruns, 3 context frame − read, 4 frames played.
 const WRITE = 0, READ = 1, UNDERRUNS = 2, OFFSET = 3, PLAYED = 4, HEADER = 8;
 const REPORT_EVERY = 4;
-// Sync probe (tests): a beep is a sound above LOUD after at least QUIET_FRAMES of near-silence.
+// Sync probe (tests): a beep is a sound reaching LOUD after at least QUIET_FRAMES of
+// near-silence; its onset is where it first rose above SOFT.
 const LOUD = 0.2, SOFT = 0.05, QUIET_FRAMES = 4800;
 
 class RingReader extends AudioWorkletProcessor {
@@ -20,6 +21,7 @@ class RingReader extends AudioWorkletProcessor {
     this.probe = probe;
     this.started = false;
     this.quiet = 0;
+    this.rise = null;
     this.quanta = 0;
     if (sab) {
       this.header = new Int32Array(sab, 0, HEADER);
@@ -79,10 +81,16 @@ class RingReader extends AudioWorkletProcessor {
   listen(samples, frames) {
     for (let i = 0; i < frames; i++) {
       const level = Math.abs(samples[i]);
-      if (level >= LOUD && this.quiet >= QUIET_FRAMES) {
-        this.port.postMessage({ onset: currentFrame + i });
+      if (level < SOFT) {
+        this.quiet++;
+        continue;
       }
-      this.quiet = level < SOFT ? this.quiet + 1 : 0;
+      if (this.quiet >= QUIET_FRAMES) this.rise = currentFrame + i;
+      this.quiet = 0;
+      if (level >= LOUD && this.rise !== null) {
+        this.port.postMessage({ onset: this.rise });
+        this.rise = null;
+      }
     }
   }
 }

@@ -27,6 +27,8 @@ const CATALOG_PRIORITY: u8 = 100;
 const VIDEO_PRIORITY: u8 = 60;
 /// Audio is small and a gap in it is heard: it goes before video.
 const AUDIO_PRIORITY: u8 = 80;
+/// How long an audio group may trail the newest one and still be delivered.
+const AUDIO_MAX_AGE: Duration = Duration::from_millis(200);
 
 /// Pause before playing an announced broadcast again after its playback stopped by itself.
 const REPLAY_DELAY: Duration = Duration::from_secs(1);
@@ -140,7 +142,13 @@ async fn play(
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {
-            let subscription = track::Subscription::default().with_priority(AUDIO_PRIORITY);
+            // The publisher sends each Opus packet as its own group; a subscription's default
+            // budget abandons a group as soon as a newer one lands, which loses packets that
+            // merely crossed on the way. Late ones are kept a while: the playout decides what
+            // a late packet is still good for.
+            let subscription = track::Subscription::default()
+                .with_priority(AUDIO_PRIORITY)
+                .with_max_age(AUDIO_MAX_AGE);
             let track = subscribe(&broadcast, name, subscription).await?;
             shared.telemetry.borrow_mut().audio.start(
                 &rendition.codec,

@@ -45,6 +45,9 @@ impl Viewer {
     /// Start watching. `options.url` is the relay (`http://host:port/path` for a development
     /// relay with a self-signed certificate, or `https://…`); it defaults to port 4443 path
     /// `/anon` on the page's host. `options.name` is the broadcast, `"screen"` by default.
+    /// `options.syncProbe: true` notes flash and beep onsets (see `syncProbe()`);
+    /// `options.audioTransport: "message"` feeds the audio worklet by messages even on a
+    /// cross-origin isolated page (the path embeds in other sites take).
     #[wasm_bindgen(constructor)]
     pub fn new(canvas: HtmlCanvasElement, options: JsValue) -> Result<Viewer, JsError> {
         let window = web_sys::window().ok_or_else(|| JsError::new("the viewer needs a window"))?;
@@ -64,7 +67,9 @@ impl Viewer {
         let name = option(&options, "name").unwrap_or_else(|| DEFAULT_NAME.to_owned());
         let probe = Reflect::get(&options, &"syncProbe".into()).is_ok_and(|on| on.is_truthy());
 
-        let shared = Rc::new(Shared::new(performance, probe));
+        let messages_only = option(&options, "audioTransport").as_deref() == Some("message");
+
+        let shared = Rc::new(Shared::new(performance, probe, messages_only));
         let render =
             RenderLoop::start(window, shared.clone(), canvas).map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
@@ -87,7 +92,9 @@ impl Viewer {
     /// `decodeMs: {p50, p95}` (decode() call to decoder output), and `audio`: `state` ("off" |
     /// "starting" | "blocked" (needs a click: call `unmute()`) | "playing" | "muted" |
     /// "unsupported" | "error"), `error`, `codec`, `sampleRate`, `channels`, `transport`
-    /// ("shared" | "message"), `bufferedMs`, `underruns`, `overruns`, `jumps`, `framesPlayed`,
+    /// ("shared" | "message"), `bufferedMs`, `packetsReceived`, `targetMs` (the planned
+    /// capture-to-speakers latency), `errorMs` (how far from plan the last chunk fell before
+    /// correction), `underruns`, `overruns`, `jumps`, `framesPlayed`,
     /// `decoderErrors`, `muted`, `volume`, `latencyMs: {last, p50, p95}` (capture to speakers)
     /// and `skewMs` (audio latency minus video latency: positive when sound lags picture).
     pub fn stats(&self) -> js_sys::Object {

@@ -8,13 +8,17 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Object, Reflect};
+use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, VideoFrame, Window};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    CanvasRenderingContext2d, DomRectInit, HtmlCanvasElement, VideoFrame, VideoFrameCopyToOptions,
+    VideoPixelFormat, Window,
+};
 
 use super::describe;
 use super::shared::Shared;
-use crate::sync_probe::{FLASH_CENTRE_INSET, mean_luma};
+use crate::sync_probe::{FLASH_CENTRE_INSET, SyncProbe, mean_luma};
 
 type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
 
@@ -33,7 +37,7 @@ impl RenderLoop {
     ) -> Result<Self, String> {
         let probe = shared.probe.is_some();
         shared.set_painter(Painter {
-            context: context(&canvas, probe)?,
+            context: context(&canvas)?,
             canvas,
             probe,
         });
@@ -73,13 +77,11 @@ impl RenderLoop {
     }
 }
 
-/// A 2D context without alpha, asking for the low-latency (desynchronized) path; a probing
-/// viewer reads pixels back every frame, which a CPU-side canvas does cheaply.
-fn context(canvas: &HtmlCanvasElement, probe: bool) -> Result<CanvasRenderingContext2d, String> {
+/// A 2D context without alpha, asking for the low-latency (desynchronized) path.
+fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, String> {
     let options = Object::new();
     let _ = Reflect::set(&options, &"alpha".into(), &false.into());
     let _ = Reflect::set(&options, &"desynchronized".into(), &true.into());
-    let _ = Reflect::set(&options, &"willReadFrequently".into(), &probe.into());
     canvas
         .get_context_with_context_options("2d", &options)
         .map_err(describe)?
@@ -92,7 +94,7 @@ fn context(canvas: &HtmlCanvasElement, probe: bool) -> Result<CanvasRenderingCon
 pub struct Painter {
     canvas: HtmlCanvasElement,
     context: CanvasRenderingContext2d,
-    /// Read the sync probe's square after each frame.
+    /// Read the sync probe's square from each frame painted.
     probe: bool,
 }
 
@@ -113,29 +115,64 @@ impl Painter {
         );
         let now = shared.now_unix_ms();
         let timestamp_us = frame.timestamp();
-        frame.close();
-        if self.probe && drawn.is_ok() {
-            self.read_flash(shared, (width, height), now);
+        if let (true, Ok(()), Some(probe)) = (self.probe, &drawn, &shared.probe) {
+            read_flash(probe.clone(), &frame, now);
         }
+        frame.close();
         let mut telemetry = shared.telemetry.borrow_mut();
         match drawn {
             Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
             Err(_) => telemetry.counters.dropped += 1,
         }
     }
+}
 
-    /// Note whether the sync probe's flash square is lit in the frame just drawn.
-    fn read_flash(&self, shared: &Shared, (width, height): (u32, u32), painted_unix_ms: f64) {
-        let inset = FLASH_CENTRE_INSET as i32;
-        let (x, y) = (width as i32 - inset, height as i32 - inset);
-        if x < 2 || y < 2 {
+/// Note whether the sync probe's flash square is lit in `frame`, painted at `painted_unix_ms`:
+/// a 4 × 4 copy from its centre, read asynchronously (the canvas is never read back, which would
+/// force it onto the CPU).
+fn read_flash(probe: Rc<RefCell<SyncProbe>>, frame: &VideoFrame, painted_unix_ms: f64) {
+    let inset = FLASH_CENTRE_INSET as f64;
+    let (width, height) = (
+        f64::from(frame.coded_width()),
+        f64::from(frame.coded_height()),
+    );
+    if width < inset + 2.0 || height < inset + 2.0 {
+        return;
+    }
+    let Ok(copy) = frame.clone() else {
+        return;
+    };
+    let rect = DomRectInit::new();
+    rect.set_x(width - inset - 2.0);
+    rect.set_y(height - inset - 2.0);
+    rect.set_width(4.0);
+    rect.set_height(4.0);
+    let options = VideoFrameCopyToOptions::new();
+    options.set_rect(&rect);
+    // Planar YUV starts with the 4 × 4 luma bytes; packed RGB with 4 × 4 pixels.
+    let rgb = matches!(
+        copy.format(),
+        Some(
+            VideoPixelFormat::Rgba
+                | VideoPixelFormat::Rgbx
+                | VideoPixelFormat::Bgra
+                | VideoPixelFormat::Bgrx
+        )
+    );
+    let buffer = Uint8Array::new_with_length(64);
+    let copied = copy.copy_to_with_u8_array_and_options(&buffer, &options);
+    wasm_bindgen_futures::spawn_local(async move {
+        let done = JsFuture::from(copied).await;
+        copy.close();
+        if done.is_err() {
             return;
         }
-        if let Ok(pixels) = self.context.get_image_data(x - 2, y - 2, 4, 4)
-            && let Some(probe) = &shared.probe
-        {
-            let luma = mean_luma(&pixels.data());
-            probe.borrow_mut().painted(luma, painted_unix_ms);
-        }
-    }
+        let bytes = buffer.to_vec();
+        let luma = if rgb {
+            mean_luma(&bytes)
+        } else {
+            bytes[..16].iter().map(|&y| f64::from(y)).sum::<f64>() / 16.0
+        };
+        probe.borrow_mut().painted(luma, painted_unix_ms);
+    });
 }

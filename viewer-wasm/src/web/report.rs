@@ -45,6 +45,9 @@ fn audio(report: &AudioReport) -> Object {
     set(&audio, "channels", optional(report.channels));
     set(&audio, "transport", optional(report.transport));
     set(&audio, "bufferedMs", optional(report.buffered_ms));
+    set(&audio, "packetsReceived", count(report.packets_received));
+    set(&audio, "targetMs", optional(report.target_ms));
+    set(&audio, "errorMs", optional(report.error_ms));
     set(&audio, "underruns", count(report.underruns));
     set(&audio, "overruns", count(report.overruns));
     set(&audio, "jumps", count(report.jumps));

@@ -3,6 +3,7 @@
 //! speakers, and the sync probe when one was asked for.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
 use web_sys::{Performance, VideoFrame};
 
@@ -23,11 +24,14 @@ pub struct Shared {
     performance: Performance,
     pub speakers: Speakers,
     /// Flash and beep onsets, when the page asked for them (`syncProbe: true`).
-    pub probe: Option<RefCell<SyncProbe>>,
+    pub probe: Option<Rc<RefCell<SyncProbe>>>,
+    /// Feed the worklet by messages even where a SharedArrayBuffer would do
+    /// (`audioTransport: "message"`).
+    pub audio_messages_only: bool,
 }
 
 impl Shared {
-    pub fn new(performance: Performance, probe: bool) -> Self {
+    pub fn new(performance: Performance, probe: bool, audio_messages_only: bool) -> Self {
         Self {
             telemetry: RefCell::default(),
             newest: RefCell::default(),
@@ -36,7 +40,8 @@ impl Shared {
             closed: Cell::new(false),
             performance,
             speakers: Speakers::new(),
-            probe: probe.then(RefCell::default),
+            probe: probe.then(Rc::default),
+            audio_messages_only,
         }
     }
 
