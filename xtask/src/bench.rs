@@ -160,7 +160,8 @@ pub fn run() -> anyhow::Result<()> {
         );
     }
     stack.check_alive()?;
-    Ok(())
+    drop(chromium);
+    crate::bench_audio::run(&mut stack)
 }
 
 fn row(name: &str, value: Option<String>, target: &str) {

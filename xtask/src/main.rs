@@ -3,6 +3,7 @@
 
 mod av_sync;
 mod bench;
+mod bench_audio;
 mod build_web;
 mod chromium;
 mod e2e;

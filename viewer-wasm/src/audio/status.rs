@@ -56,6 +56,8 @@ pub struct AudioStatus {
     pub packets_received: u64,
     /// The playout latency audio is planned at, ms.
     pub target_ms: Option<f64>,
+    /// Capture → decoded latency of recent packets.
+    pub arrival_ms: Summary,
     /// How far from its planned time the last chunk would have been heard before correction,
     /// ms (positive: late).
     pub error_ms: Option<f64>,
@@ -85,6 +87,7 @@ impl Default for AudioStatus {
             buffered_ms: None,
             packets_received: 0,
             target_ms: None,
+            arrival_ms: Summary::default(),
             error_ms: None,
             underruns: 0,
             overruns: 0,
@@ -110,6 +113,7 @@ pub struct AudioReport {
     pub buffered_ms: Option<f64>,
     pub packets_received: u64,
     pub target_ms: Option<f64>,
+    pub arrival_ms: Summary,
     pub error_ms: Option<f64>,
     pub underruns: u64,
     pub overruns: u64,
@@ -190,6 +194,7 @@ impl AudioStatus {
             buffered_ms: self.buffered_ms,
             packets_received: self.packets_received,
             target_ms: self.target_ms,
+            arrival_ms: self.arrival_ms,
             error_ms: self.error_ms,
             underruns: self.underruns,
             overruns: self.overruns,

@@ -62,6 +62,8 @@ impl Speakers {
         }
         let options = AudioContextOptions::new();
         options.set_sample_rate(sample_rate as f32);
+        // "interactive" (10 ms on Linux); 0 (the device's smallest) made Chromium's render
+        // thread run dry hundreds of times a minute here.
         options.set_latency_hint(&"interactive".into());
         let context = AudioContext::new_with_context_options(&options).map_err(describe)?;
         let gain = context.create_gain().map_err(describe)?;

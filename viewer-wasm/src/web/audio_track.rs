@@ -195,6 +195,7 @@ impl Player {
         {
             let mut telemetry = shared.telemetry.borrow_mut();
             telemetry.audio.target_ms = Some(target_ms);
+            telemetry.audio.arrival_ms = self.playout.arrival();
             telemetry.audio.error_ms = Some(lateness_ms);
         }
 

@@ -93,7 +93,7 @@ impl Viewer {
     /// "starting" | "blocked" (needs a click: call `unmute()`) | "playing" | "muted" |
     /// "unsupported" | "error"), `error`, `codec`, `sampleRate`, `channels`, `transport`
     /// ("shared" | "message"), `bufferedMs`, `packetsReceived`, `targetMs` (the planned
-    /// capture-to-speakers latency), `errorMs` (how far from plan the last chunk fell before
+    /// capture-to-speakers latency), `arrivalMs: {p50, p95}` (capture to decoded), `errorMs` (how far from plan the last chunk fell before
     /// correction), `underruns`, `overruns`, `jumps`, `framesPlayed`,
     /// `decoderErrors`, `muted`, `volume`, `latencyMs: {last, p50, p95}` (capture to speakers)
     /// and `skewMs` (audio latency minus video latency: positive when sound lags picture).

@@ -48,6 +48,11 @@ fn audio(report: &AudioReport) -> Object {
     set(&audio, "packetsReceived", count(report.packets_received));
     set(&audio, "targetMs", optional(report.target_ms));
     set(&audio, "errorMs", optional(report.error_ms));
+    set(
+        &audio,
+        "arrivalMs",
+        summary(&report.arrival_ms, false).into(),
+    );
     set(&audio, "underruns", count(report.underruns));
     set(&audio, "overruns", count(report.overruns));
     set(&audio, "jumps", count(report.jumps));
