@@ -58,13 +58,17 @@ fn watch(stack: &mut Stack, name: &str, publisher_args: &[&str]) -> anyhow::Resu
     })
 }
 
+/// Measure on `stack` (its publishers are stopped first: one stream at a time).
 pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
+    stack.stop_publishers();
     let silent = watch(
         stack,
         "bench-video-only",
         &["--source", "test", "--no-audio"],
     )?;
+    stack.stop_publishers();
     let av = watch(stack, "bench-av", &["--source", "test"])?;
+    stack.stop_publishers();
 
     let onsets = |kind: &str| -> Vec<f64> {
         av.probe[kind]

@@ -97,6 +97,12 @@ impl Stack {
         process.log.as_deref()
     }
 
+    /// Stop every publisher (each ends its broadcast cleanly), so the next measurement has the
+    /// machine to itself.
+    pub fn stop_publishers(&mut self) {
+        self.publishers.clear();
+    }
+
     /// Whether the relay and every publisher are still running.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         self.relay.check_alive()?;
