@@ -8,6 +8,8 @@
 // Header (Int32): 0 write, 1 read, 2 underruns, 3 context frame − read, 4 frames played.
 const WRITE = 0, READ = 1, UNDERRUNS = 2, OFFSET = 3, PLAYED = 4, HEADER = 8;
 const REPORT_EVERY = 4;
+// Running dry, the last sample fades to silence (~1 ms) instead of stepping to 0: no click.
+const FADE = 0.98;
 // Sync probe (tests): a beep is a sound reaching LOUD after at least QUIET_FRAMES of
 // near-silence; its onset is where it first rose above SOFT.
 const LOUD = 0.2, SOFT = 0.05, QUIET_FRAMES = 4800;
@@ -22,6 +24,7 @@ class RingReader extends AudioWorkletProcessor {
     this.started = false;
     this.quiet = 0;
     this.rise = null;
+    this.last = new Float32Array(channels);
     this.quanta = 0;
     if (sab) {
       this.header = new Int32Array(sab, 0, HEADER);
@@ -63,6 +66,11 @@ class RingReader extends AudioWorkletProcessor {
       const at = ((read + i) & (capacity - 1)) * channels;
       for (let c = 0; c < out.length; c++) out[c][i] = this.data[at + Math.min(c, channels - 1)];
     }
+    for (let c = 0; c < out.length; c++) {
+      const last = this.last, k = Math.min(c, channels - 1);
+      if (take > 0) last[k] = out[c][take - 1];
+      for (let i = take; i < wanted; i++) out[c][i] = last[k] *= FADE;
+    }
     if (take > 0) this.started = true;
     if (take < wanted && this.started) header[UNDERRUNS] = (header[UNDERRUNS] + 1) | 0;
     const next = (read + take) >>> 0;
@@ -90,6 +98,7 @@ class RingReader extends AudioWorkletProcessor {
       if (level >= LOUD && this.rise !== null) {
         this.port.postMessage({ onset: this.rise });
         this.rise = null;
+    this.last = new Float32Array(channels);
       }
     }
   }
