@@ -1,13 +1,15 @@
 // Starts the wasm viewer for the page it is loaded in (index.html or embed.html) and keeps
 // the state badge, the sound controls and the stats line current. Parameters: ?name=
 // (broadcast, default "screen"), ?url= (relay, default http://<this host>:4443/anon) and
-// ?probe=1 (note test-source flashes and beeps for A/V sync measurements).
+// ?probe=1 (note test-source flashes and beeps for A/V sync measurements) and ?audio=message
+// (feed sound to the audio thread by messages, as on pages that are not cross-origin isolated).
 import init, { Viewer } from "/pkg/viewer.js";
 
 const params = new URLSearchParams(location.search);
 const name = params.get("name") || "screen";
 const url = params.get("url") || `http://${location.hostname}:4443/anon`;
 const syncProbe = params.get("probe") === "1";
+const audioTransport = params.get("audio") === "message" ? "message" : "auto";
 
 const canvas = document.getElementById("video");
 const stateEl = document.getElementById("state");
@@ -104,7 +106,7 @@ function update() {
 try {
   showState("connecting");
   await init();
-  window.viewer = new Viewer(canvas, { url, name, syncProbe });
+  window.viewer = new Viewer(canvas, { url, name, syncProbe, audioTransport });
   update();
   setInterval(update, 250);
 } catch (err) {

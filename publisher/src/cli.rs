@@ -66,6 +66,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "audio_device")]
     pub no_audio: bool,
 
+    /// Publish no picture: sound only (a radio, a meeting's audio). The test source still beeps.
+    #[arg(long, conflicts_with = "no_audio")]
+    pub no_video: bool,
+
     /// Capture sound from this device, whatever the source. Linux: a PulseAudio/PipeWire source
     /// name (`default`, or `<sink>.monitor` for what the desktop plays); Windows: a DirectShow
     /// audio device name; macOS: an AVFoundation audio device name or index. `--list-devices`
@@ -193,6 +197,17 @@ mod tests {
     fn unknown_source_is_a_usage_error() {
         let err = Args::try_parse_from(["publisher", "--source", "webcam"]).unwrap_err();
         assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+    }
+
+    #[test]
+    fn no_video_and_no_audio_together_is_a_usage_error() {
+        assert!(
+            Args::try_parse_from(["publisher", "--no-video"])
+                .unwrap()
+                .no_video
+        );
+        let err = Args::try_parse_from(["publisher", "--no-video", "--no-audio"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 
     #[test]

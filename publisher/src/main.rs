@@ -76,9 +76,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let _ = moq_tokio::crypto::install_default();
 
+    if args.no_video && audio_plan.is_none() {
+        anyhow::bail!("--no-video needs sound: this source has none (try --audio-device NAME)");
+    }
     let broadcast = Arc::new(Broadcast::new(&args.name)?);
-    let ffmpeg_args = ffmpeg_args::build(&input, &video, broadcast.base_unix_micros);
-    let (mut ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args, "ffmpeg")?;
     let sound = match &audio_plan {
         None => "no audio".to_string(),
         Some(plan) => format!(
@@ -92,9 +93,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         ),
     };
+    let picture = match args.no_video {
+        true => "no video".to_string(),
+        false => format!(
+            "{}x{} {} fps, {} kb/s H.264",
+            video.width, video.height, video.fps, video.bitrate_kbps
+        ),
+    };
     eprintln!(
-        "publisher: publishing {:?} ({}x{} {} fps, {} kb/s H.264; {sound}) to {}",
-        args.name, video.width, video.height, video.fps, video.bitrate_kbps, args.url
+        "publisher: publishing {:?} ({picture}; {sound}) to {}",
+        args.name, args.url
     );
 
     let audio_meter = Arc::new(Mutex::new(AudioMeter::new(
@@ -119,8 +127,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let meter = Arc::new(Mutex::new(Meter::default()));
-    let (ingest_done, mut ingested) = tokio::sync::oneshot::channel();
-    {
+    // The video pipeline: ffmpeg writing FLV, and the thread importing it.
+    let mut video_pipeline = None;
+    if !args.no_video {
+        let ffmpeg_args = ffmpeg_args::build(&input, &video, broadcast.base_unix_micros);
+        let (ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args, "ffmpeg")?;
+        let (ingest_done, ingested) = tokio::sync::oneshot::channel();
         let (broadcast, meter) = (broadcast.clone(), meter.clone());
         std::thread::Builder::new()
             .name("ingest".into())
@@ -128,7 +140,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let _ = ingest_done.send(broadcast.ingest(flv, meter));
             })
             .context("starting the ingest thread")?;
+        video_pipeline = Some((ffmpeg, ingested));
     }
+    let kill_video = |pipeline: &mut Option<(ffmpeg::Ffmpeg, _)>| {
+        if let Some((ffmpeg, _)) = pipeline.as_mut() {
+            ffmpeg.kill();
+        }
+    };
 
     let state = Arc::new(Mutex::new(State::Connecting));
     let session = tokio::spawn(session::stay_connected(
@@ -154,21 +172,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     eprintln!("publisher: {report}");
                 }
             }
-            res = &mut ingested => {
+            res = video_ended(&mut video_pipeline) => {
                 let err = match res {
-                    Ok(Ok(())) => ffmpeg.finish(),
-                    Ok(Err(err)) => { ffmpeg.kill(); err }
-                    Err(_) => { ffmpeg.kill(); anyhow::anyhow!("the ingest thread died") }
+                    Ok(Ok(())) => match video_pipeline.take() {
+                        Some((ffmpeg, _)) => ffmpeg.finish(),
+                        None => anyhow::anyhow!("the video ended"),
+                    },
+                    Ok(Err(err)) => { kill_video(&mut video_pipeline); err }
+                    Err(_) => { kill_video(&mut video_pipeline); anyhow::anyhow!("the ingest thread died") }
                 };
                 break Err(err);
             }
             Some(err) = audio_failed.recv() => {
-                ffmpeg.kill();
+                kill_video(&mut video_pipeline);
                 break Err(err);
             }
             res = tokio::signal::ctrl_c() => {
                 res.context("waiting for Ctrl-C")?;
-                ffmpeg.kill();
+                kill_video(&mut video_pipeline);
                 break Ok(());
             }
         }
@@ -183,6 +204,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
     broadcast.close();
     result
 }
+
+/// The video ingest's outcome, or never without video.
+async fn video_ended(
+    pipeline: &mut Option<(ffmpeg::Ffmpeg, VideoIngest)>,
+) -> Result<anyhow::Result<()>, tokio::sync::oneshot::error::RecvError> {
+    match pipeline.as_mut() {
+        Some((_, ingested)) => ingested.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How the ingest thread reports the end of the video.
+type VideoIngest = tokio::sync::oneshot::Receiver<anyhow::Result<()>>;
 
 /// Where the sound comes from, if anywhere: `--audio-device` for any source; otherwise the test
 /// tone for the test source, the default device for the screen, a file's or stream's own audio,

@@ -5,7 +5,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{Publisher, Xvfb, receive, receive_av, start_relay};
+use support::{Publisher, Xvfb, catalog_where, receive, receive_audio, receive_av, start_relay};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_source_arrives_as_live_h264_with_a_keyframe_at_every_group_start()
@@ -173,6 +173,26 @@ async fn no_audio_publishes_no_audio_rendition() -> anyhow::Result<()> {
     // And still none a while later.
     let again = receive(&url, "mute", 30).await?;
     assert!(again.catalog.audio.renditions.is_empty());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_video_publishes_sound_only() -> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&[
+        "--name",
+        "radio",
+        "--url",
+        &url,
+        "--source",
+        "test",
+        "--no-video",
+    ])?;
+    let catalog = catalog_where(&url, "radio", |c| !c.audio.renditions.is_empty()).await?;
+    assert!(catalog.video.renditions.is_empty(), "{catalog:?}");
+    let audio = receive_audio(&url, "radio", Duration::from_millis(1500)).await?;
+    assert!(audio.len() >= 50, "{} sound frames in 1.5 s", audio.len());
     Ok(())
 }
 

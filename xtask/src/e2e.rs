@@ -12,7 +12,7 @@ use crate::{e2e_audio, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 7] = [
+const TESTS: [(&str, Test); 8] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -40,6 +40,10 @@ const TESTS: [(&str, Test); 7] = [
     (
         "unsupported_audio_leaves_the_video_playing",
         e2e_audio::unsupported_audio_leaves_the_video_playing,
+    ),
+    (
+        "an_audio_only_broadcast_plays",
+        e2e_audio::an_audio_only_broadcast_plays,
     ),
 ];
 
@@ -154,13 +158,20 @@ fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
         describe(&still)
     );
 
-    stack.publish("later", &["--source", "test"])?;
+    // Video only: the viewer plays it and says there is no sound.
+    stack.publish("later", &["--source", "test", "--no-audio"])?;
     let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
         s["state"] == "live" && number(s, "framesRendered") >= 60.0
     })?;
     stack.check_alive()?;
     match playing {
-        Some(s) if s["state"] == "live" && number(&s, "framesRendered") >= 60.0 => Ok(()),
+        Some(s)
+            if s["state"] == "live"
+                && number(&s, "framesRendered") >= 60.0
+                && s["audio"]["state"] == "off" =>
+        {
+            Ok(())
+        }
         other => bail!(
             "the broadcast appeared but did not play: {}",
             describe(&other)

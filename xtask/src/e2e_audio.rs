@@ -272,6 +272,41 @@ pub fn unsupported_audio_leaves_the_video_playing() -> anyhow::Result<()> {
     Ok(())
 }
 
+pub fn an_audio_only_broadcast_plays() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("radio", &["--source", "test", "--no-video"])?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&stack.page_url("radio"))?;
+    let stats = chromium.wait_for_stats(Duration::from_secs(20), |s| {
+        s["audio"]["framesPlayed"].as_f64() > Some(48_000.0)
+    })?;
+    stack.check_alive()?;
+    let stats = stats.context("no viewer")?;
+    ensure!(
+        stats["state"] == "live"
+            && stats["audio"]["state"] == "playing"
+            && stats["audio"]["framesPlayed"].as_f64() > Some(48_000.0),
+        "the sound-only broadcast did not play: {stats}"
+    );
+    ensure!(
+        stats["framesReceived"] == 0 && stats["codec"].is_null(),
+        "a sound-only broadcast has no video: {stats}"
+    );
+    // Still live a while later: sound alone keeps the broadcast from counting as stalled.
+    std::thread::sleep(Duration::from_secs(4));
+    let later = chromium.viewer_stats()?.context("no viewer")?;
+    ensure!(
+        later["state"] == "live",
+        "went {} without video",
+        later["state"]
+    );
+    println!(
+        "  sound only: {} frames played, state {}",
+        later["audio"]["framesPlayed"], later["state"]
+    );
+    Ok(())
+}
+
 fn unix_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

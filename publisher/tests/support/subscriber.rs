@@ -123,6 +123,42 @@ async fn receive_video(
 /// Frames of one track as (timestamp µs, Unix µs when it was read).
 pub type Timed = Vec<(u64, u64)>;
 
+/// The first catalog of broadcast `name` that `accept` takes, within 20 s.
+pub async fn catalog_where(
+    url: &str,
+    name: &str,
+    accept: impl Fn(&hang::Catalog) -> bool,
+) -> anyhow::Result<hang::Catalog> {
+    let (_connection, broadcast) = open(url, name).await?;
+    let mut track = broadcast
+        .track(hang::Catalog::DEFAULT_NAME)?
+        .subscribe(None)
+        .await?;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let mut group = track
+                .recv_group()
+                .await?
+                .context("the catalog track ended")?;
+            let frame = group.read_frame().await?.context("empty catalog group")?;
+            let catalog = hang::Catalog::from_slice(&frame.payload)?;
+            if accept(&catalog) {
+                return anyhow::Ok(catalog);
+            }
+        }
+    })
+    .await
+    .context("no such catalog within 20 s")?
+}
+
+/// The frames of broadcast `name`'s first audio rendition, read for `duration`.
+pub async fn receive_audio(url: &str, name: &str, duration: Duration) -> anyhow::Result<Timed> {
+    let catalog = catalog_where(url, name, |c| !c.audio.renditions.is_empty()).await?;
+    let track = catalog.audio.renditions.keys().next().unwrap().clone();
+    let (_connection, broadcast) = open(url, name).await?;
+    read_timed(&broadcast, &track, duration).await
+}
+
 /// What was read from a broadcast's audio and video together.
 pub struct ReceivedAv {
     /// The first catalog that listed an audio rendition.

@@ -98,7 +98,6 @@ class RingReader extends AudioWorkletProcessor {
       if (level >= LOUD && this.rise !== null) {
         this.port.postMessage({ onset: this.rise });
         this.rise = null;
-    this.last = new Float32Array(channels);
       }
     }
   }
