@@ -81,6 +81,27 @@ pub struct AudioRendition {
 }
 
 impl AudioRendition {
+    /// Whether `other` decodes and travels like this one. Publishers update measured fields (the
+    /// bitrate) as they go; only a change in what the decoder or the reader needs restarts
+    /// playback.
+    pub fn plays_like(&self, other: &Self) -> bool {
+        (
+            &self.codec,
+            self.sample_rate,
+            self.number_of_channels,
+            &self.description,
+            &self.container,
+            &self.broadcast,
+        ) == (
+            &other.codec,
+            other.sample_rate,
+            other.number_of_channels,
+            &other.description,
+            &other.container,
+            &other.broadcast,
+        )
+    }
+
     /// Why this viewer cannot play the rendition whatever the browser supports, if it can't.
     pub fn unplayable_reason(&self) -> Option<String> {
         if let Some(problem) = &self.problem {
@@ -197,6 +218,30 @@ impl Catalog {
 }
 
 impl Rendition {
+    /// Whether `other` decodes and travels like this one: a new measured bitrate or frame rate
+    /// in the catalog is no reason to restart playback.
+    pub fn plays_like(&self, other: &Self) -> bool {
+        (
+            &self.codec,
+            &self.description,
+            self.coded_width,
+            self.coded_height,
+            self.display_aspect_width,
+            self.display_aspect_height,
+            &self.container,
+            &self.broadcast,
+        ) == (
+            &other.codec,
+            &other.description,
+            other.coded_width,
+            other.coded_height,
+            other.display_aspect_width,
+            other.display_aspect_height,
+            &other.container,
+            &other.broadcast,
+        )
+    }
+
     fn area(&self) -> u64 {
         u64::from(self.coded_width.unwrap_or(0)) * u64::from(self.coded_height.unwrap_or(0))
     }
@@ -357,6 +402,30 @@ mod tests {
         assert_eq!(audio.describe(), "opus 48000 Hz x2");
         assert_eq!(audio.description.as_deref().map(<[u8]>::len), Some(18));
         assert_eq!(audio.unplayable_reason(), None);
+    }
+
+    #[test]
+    fn measured_fields_changing_is_the_same_stream_a_new_codec_is_not() {
+        let before = parse(FLV_CATALOG).expect("parses");
+        let mut after = before.clone();
+        let video = after.video.renditions.values_mut().next().expect("video");
+        video.bitrate = Some(4_400_000);
+        video.framerate = Some(59.9);
+        let original = before.video.renditions.values().next().expect("video");
+        assert!(original.plays_like(video));
+        video.coded_width = Some(1920);
+        assert!(!original.plays_like(video));
+
+        let opus = parse(
+            r#"{"audio":{"renditions":{"a":{"codec":"opus","sampleRate":48000,"numberOfChannels":2}}}}"#,
+        )
+        .expect("parses");
+        let (_, audio) = opus.best_audio().expect("audio");
+        let mut louder = audio.clone();
+        louder.bitrate = Some(144_000);
+        assert!(audio.plays_like(&louder));
+        louder.number_of_channels = 1;
+        assert!(!audio.plays_like(&louder));
     }
 
     #[test]

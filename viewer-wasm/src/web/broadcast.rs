@@ -203,16 +203,27 @@ async fn play(
                     let keep_playing = match &update {
                         Ok(Some(Ok(update))) => {
                             let same_video = match &video {
-                                Some((name, rendition, _)) => {
-                                    update.video.renditions.get(name) == Some(rendition)
-                                }
+                                Some((name, rendition, _)) => update
+                                    .video
+                                    .renditions
+                                    .get(name)
+                                    .is_some_and(|new| rendition.plays_like(new)),
                                 None => update.ranked_video().is_empty(),
                             };
-                            let same_audio = update.best_audio()
-                                == audio
-                                    .as_ref()
-                                    .map(|(name, rendition)| (name.as_str(), rendition));
-                            same_video && same_audio
+                            let same_audio = match (update.best_audio(), &audio) {
+                                (Some((new_name, new)), Some((name, rendition))) => {
+                                    new_name == name && rendition.plays_like(new)
+                                }
+                                (None, None) => true,
+                                // Audio that could not play stays unplayable until it changes;
+                                // audio that appears is picked up.
+                                (Some((_, new)), None) => catalog
+                                    .best_audio()
+                                    .is_some_and(|(_, old)| old.plays_like(new)),
+                                (None, Some(_)) => false,
+                            };
+                            // A new clock (a restarted publisher) re-times everything.
+                            same_video && same_audio && update.clock == catalog.clock
                         }
                         // An unreadable update: the media itself still plays.
                         Ok(Some(Err(_))) => true,
