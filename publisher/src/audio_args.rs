@@ -279,14 +279,7 @@ pub fn build(source: &Source, audio: &Audio, base_unix_micros: u64) -> Vec<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
-        let at = args
-            .iter()
-            .position(|a| a == flag)
-            .unwrap_or_else(|| panic!("{flag} missing in {args:?}"));
-        &args[at + 1]
-    }
+    use crate::ffmpeg_args::value_after;
 
     fn device(platform: Platform, name: &str) -> Vec<String> {
         let source = Source::Device {

@@ -166,17 +166,19 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
     args
 }
 
+/// The value following `flag` in an argument list (tests of the argument builders).
+#[cfg(test)]
+pub fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
+    let at = args
+        .iter()
+        .position(|a| a == flag)
+        .unwrap_or_else(|| panic!("{flag} missing in {args:?}"));
+    &args[at + 1]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
-        let at = args
-            .iter()
-            .position(|a| a == flag)
-            .unwrap_or_else(|| panic!("{flag} missing"));
-        &args[at + 1]
-    }
 
     #[test]
     fn test_source_is_paced_lavfi_at_the_requested_size_and_rate() {

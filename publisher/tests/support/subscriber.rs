@@ -130,6 +130,14 @@ pub async fn catalog_where(
     accept: impl Fn(&hang::Catalog) -> bool,
 ) -> anyhow::Result<hang::Catalog> {
     let (_connection, broadcast) = open(url, name).await?;
+    first_catalog(&broadcast, accept).await
+}
+
+/// The first catalog on `broadcast` that `accept` takes, within 20 s.
+async fn first_catalog(
+    broadcast: &moq_net::broadcast::Consumer,
+    accept: impl Fn(&hang::Catalog) -> bool,
+) -> anyhow::Result<hang::Catalog> {
     let mut track = broadcast
         .track(hang::Catalog::DEFAULT_NAME)?
         .subscribe(None)
@@ -153,9 +161,9 @@ pub async fn catalog_where(
 
 /// The frames of broadcast `name`'s first audio rendition, read for `duration`.
 pub async fn receive_audio(url: &str, name: &str, duration: Duration) -> anyhow::Result<Timed> {
-    let catalog = catalog_where(url, name, |c| !c.audio.renditions.is_empty()).await?;
-    let track = catalog.audio.renditions.keys().next().unwrap().clone();
     let (_connection, broadcast) = open(url, name).await?;
+    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
+    let track = catalog.audio.renditions.keys().next().unwrap().clone();
     read_timed(&broadcast, &track, duration).await
 }
 
@@ -182,25 +190,10 @@ impl ReceivedAv {
 /// `duration` (at the live edge), noting when each arrived.
 pub async fn receive_av(url: &str, name: &str, duration: Duration) -> anyhow::Result<ReceivedAv> {
     let (_connection, broadcast) = open(url, name).await?;
-    let mut track = broadcast
-        .track(hang::Catalog::DEFAULT_NAME)?
-        .subscribe(None)
-        .await?;
-    let catalog = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let mut group = track
-                .recv_group()
-                .await?
-                .context("the catalog track ended")?;
-            let frame = group.read_frame().await?.context("empty catalog group")?;
-            let catalog = hang::Catalog::from_slice(&frame.payload)?;
-            if !catalog.audio.renditions.is_empty() && !catalog.video.renditions.is_empty() {
-                return anyhow::Ok(catalog);
-            }
-        }
+    let catalog = first_catalog(&broadcast, |c| {
+        !c.audio.renditions.is_empty() && !c.video.renditions.is_empty()
     })
-    .await
-    .context("no catalog with audio and video within 20 s")??;
+    .await?;
     let audio_track = catalog.audio.renditions.keys().next().unwrap().clone();
     let video_track = catalog.video.renditions.keys().next().unwrap().clone();
     let audio = read_timed(&broadcast, &audio_track, duration);
