@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod clock;
 pub mod container;
 mod hex;
+pub mod player;
 pub mod playout;
 pub mod reconnect;
 pub mod relay_url;

@@ -1,0 +1,167 @@
+//! The player core, free of any browser type: every video playback decision — which received
+//! frame goes to the decoder and when, what is skipped, which decoded frame is painted and
+//! which is closed — and the telemetry those decisions feed. The glue feeds it events with the
+//! time they happened (a frame read, the decoder taking a chunk, a decoded frame, an animation
+//! frame, a decoder failure) and carries out the [`Action`]s it returns, in order.
+//!
+//! `P` is an encoded frame's payload and `F` a decoded frame (`Bytes` and `VideoFrame` in the
+//! browser, plain numbers in the tests and the load simulator).
+
+pub mod paint;
+#[cfg(test)]
+mod sim;
+
+use std::collections::VecDeque;
+
+use crate::playout::{Admit, Backlog, DecodeGate};
+use crate::telemetry::Telemetry;
+use paint::{Offered, PaintSlot};
+
+/// One encoded video frame as read from the track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Encoded<P> {
+    /// Presentation timestamp, µs on the broadcast clock.
+    pub timestamp_us: f64,
+    /// The first frame of its group: decodable on its own.
+    pub keyframe: bool,
+    pub payload: P,
+}
+
+/// What the glue must do, in the order given.
+#[derive(Debug, PartialEq)]
+pub enum Action<P, F> {
+    /// Hand this chunk to the decoder.
+    Decode(Encoded<P>),
+    /// Drop everything the decoder holds (none of it will come out) and make it ready for a
+    /// keyframe.
+    ResetDecoder,
+    /// Draw this frame now, close it, and report [`Player::painted`].
+    Paint(F),
+    /// Close this frame unpainted.
+    Close(F),
+}
+
+/// The player: video decisions plus the telemetry `stats()` reports.
+#[derive(Debug)]
+pub struct Player<P, F> {
+    pub telemetry: Telemetry,
+    gate: DecodeGate,
+    /// Received frames not yet decided on.
+    queue: VecDeque<Encoded<P>>,
+    /// Chunks handed to the decoder whose frames have not come out yet.
+    in_decoder: u32,
+    slot: PaintSlot<F>,
+    actions: VecDeque<Action<P, F>>,
+}
+
+impl<P, F> Default for Player<P, F> {
+    fn default() -> Self {
+        Self {
+            telemetry: Telemetry::default(),
+            gate: DecodeGate::default(),
+            queue: VecDeque::new(),
+            in_decoder: 0,
+            slot: PaintSlot::default(),
+            actions: VecDeque::new(),
+        }
+    }
+}
+
+impl<P, F> Player<P, F> {
+    /// The next thing to do, if any. Call until `None` after every event.
+    pub fn poll_action(&mut self) -> Option<Action<P, F>> {
+        self.actions.pop_front()
+    }
+
+    /// A frame was read from the video track at `now_ms` (monotonic).
+    pub fn received(&mut self, now_ms: f64, frame: Encoded<P>) {
+        self.telemetry.received(now_ms);
+        self.queue.push_back(frame);
+        self.pump(now_ms);
+    }
+
+    /// The decoder took chunks off its queue; `decode_queue` is its `decodeQueueSize` now.
+    pub fn dequeued(&mut self, now_ms: f64, _decode_queue: u32) {
+        self.pump(now_ms);
+    }
+
+    /// The decoder output the frame stamped `timestamp_us`.
+    pub fn decoded(&mut self, now_ms: f64, timestamp_us: f64, frame: F) {
+        self.in_decoder = self.in_decoder.saturating_sub(1);
+        self.telemetry.decoded(timestamp_us, now_ms);
+        match self.slot.offer(timestamp_us, frame) {
+            Offered::Paint(frame) => self.actions.push_back(Action::Paint(frame)),
+            Offered::Waiting => {}
+            Offered::Lost(frame) => self.close(frame),
+        }
+        self.pump(now_ms);
+    }
+
+    /// A frame was drawn at `now_unix_ms` (wall clock).
+    pub fn painted(&mut self, timestamp_us: f64, now_unix_ms: f64, size: (u32, u32)) {
+        self.telemetry.painted(timestamp_us, now_unix_ms, size);
+    }
+
+    /// A frame could not be drawn.
+    pub fn paint_failed(&mut self) {
+        self.telemetry.counters.dropped += 1;
+    }
+
+    /// An animation frame began at `now_ms`.
+    pub fn animation_frame(&mut self, now_ms: f64) {
+        self.telemetry.check_stall(now_ms);
+        if let Some(frame) = self.slot.animation_frame() {
+            self.actions.push_back(Action::Paint(frame));
+        }
+    }
+
+    /// The decoder failed (it is closed, and the glue builds a fresh one): nothing in it comes
+    /// out, and decoding resumes at the next keyframe.
+    pub fn decoder_failed(&mut self, now_ms: f64) {
+        self.telemetry.counters.decoder_errors += 1;
+        self.telemetry.decoder_reset();
+        self.in_decoder = 0;
+        self.gate.restart();
+        self.pump(now_ms);
+    }
+
+    /// Playback of this track stopped: forget what is queued and close the waiting frame.
+    pub fn stop(&mut self) {
+        let dropped = self.queue.len() as u64;
+        self.queue.clear();
+        self.telemetry.counters.dropped += dropped;
+        self.gate.restart();
+        self.in_decoder = 0;
+        if let Some(frame) = self.slot.discard() {
+            self.close(frame);
+        }
+    }
+
+    fn close(&mut self, frame: F) {
+        self.telemetry.counters.dropped += 1;
+        self.actions.push_back(Action::Close(frame));
+    }
+
+    fn pump(&mut self, now_ms: f64) {
+        while let Some(frame) = self.queue.pop_front() {
+            let backlog = Backlog {
+                unread_frames: self.queue.len() as u32,
+                decode_queue: self.in_decoder,
+            };
+            match self.gate.admit(frame.keyframe, backlog, now_ms) {
+                Admit::Decode => {
+                    self.telemetry.submitted(frame.timestamp_us, now_ms);
+                    self.in_decoder += 1;
+                    self.actions.push_back(Action::Decode(frame));
+                }
+                Admit::Skip => self.telemetry.counters.dropped += 1,
+                Admit::Flush => {
+                    self.telemetry.counters.dropped += 1 + u64::from(self.in_decoder);
+                    self.in_decoder = 0;
+                    self.telemetry.decoder_reset();
+                    self.actions.push_back(Action::ResetDecoder);
+                }
+            }
+        }
+    }
+}
