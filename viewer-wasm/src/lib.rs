@@ -3,7 +3,8 @@
 //!
 //! The playout core is plain Rust that builds and tests on any host:
 //! [`catalog`], [`snapshot`] and [`selection`] (what to play), [`container`] and [`clock`]
-//! (reading frames and their capture time), [`playout`] (what to decode, what to paint),
+//! (reading frames and their capture time), [`player`] (what to decode, when, and what to
+//! paint: the player core, with a load simulator in its tests),
 //! [`stats`], [`telemetry`] and [`state`] (what `stats()` reports), [`relay_url`] and
 //! [`reconnect`] (where and when to dial). The browser glue (WebTransport, WebCodecs, canvas,
 //! the `Viewer` class exported to JavaScript) is compiled for wasm32 only.
@@ -14,7 +15,6 @@ pub mod clock;
 pub mod container;
 mod hex;
 pub mod player;
-pub mod playout;
 pub mod reconnect;
 pub mod relay_url;
 pub mod selection;

@@ -7,14 +7,15 @@
 //! `P` is an encoded frame's payload and `F` a decoded frame (`Bytes` and `VideoFrame` in the
 //! browser, plain numbers in the tests and the load simulator).
 
+pub mod decode;
 pub mod paint;
 #[cfg(test)]
 mod sim;
 
 use std::collections::VecDeque;
 
-use crate::playout::{Admit, Backlog, DecodeGate};
 use crate::telemetry::Telemetry;
+use decode::{Next, Scheduler};
 use paint::{Offered, PaintSlot};
 
 /// One encoded video frame as read from the track.
@@ -32,9 +33,6 @@ pub struct Encoded<P> {
 pub enum Action<P, F> {
     /// Hand this chunk to the decoder.
     Decode(Encoded<P>),
-    /// Drop everything the decoder holds (none of it will come out) and make it ready for a
-    /// keyframe.
-    ResetDecoder,
     /// Draw this frame now, close it, and report [`Player::painted`].
     Paint(F),
     /// Close this frame unpainted.
@@ -45,11 +43,7 @@ pub enum Action<P, F> {
 #[derive(Debug)]
 pub struct Player<P, F> {
     pub telemetry: Telemetry,
-    gate: DecodeGate,
-    /// Received frames not yet decided on.
-    queue: VecDeque<Encoded<P>>,
-    /// Chunks handed to the decoder whose frames have not come out yet.
-    in_decoder: u32,
+    decode: Scheduler<P>,
     slot: PaintSlot<F>,
     actions: VecDeque<Action<P, F>>,
 }
@@ -58,9 +52,7 @@ impl<P, F> Default for Player<P, F> {
     fn default() -> Self {
         Self {
             telemetry: Telemetry::default(),
-            gate: DecodeGate::default(),
-            queue: VecDeque::new(),
-            in_decoder: 0,
+            decode: Scheduler::default(),
             slot: PaintSlot::default(),
             actions: VecDeque::new(),
         }
@@ -76,18 +68,19 @@ impl<P, F> Player<P, F> {
     /// A frame was read from the video track at `now_ms` (monotonic).
     pub fn received(&mut self, now_ms: f64, frame: Encoded<P>) {
         self.telemetry.received(now_ms);
-        self.queue.push_back(frame);
+        self.telemetry.counters.dropped += self.decode.push(frame);
         self.pump(now_ms);
     }
 
     /// The decoder took chunks off its queue; `decode_queue` is its `decodeQueueSize` now.
-    pub fn dequeued(&mut self, now_ms: f64, _decode_queue: u32) {
+    pub fn dequeued(&mut self, now_ms: f64, decode_queue: u32) {
+        self.decode.dequeued(decode_queue);
         self.pump(now_ms);
     }
 
     /// The decoder output the frame stamped `timestamp_us`.
     pub fn decoded(&mut self, now_ms: f64, timestamp_us: f64, frame: F) {
-        self.in_decoder = self.in_decoder.saturating_sub(1);
+        self.decode.decoded(timestamp_us);
         self.telemetry.decoded(timestamp_us, now_ms);
         match self.slot.offer(timestamp_us, frame) {
             Offered::Paint(frame) => self.actions.push_back(Action::Paint(frame)),
@@ -120,18 +113,14 @@ impl<P, F> Player<P, F> {
     pub fn decoder_failed(&mut self, now_ms: f64) {
         self.telemetry.counters.decoder_errors += 1;
         self.telemetry.decoder_reset();
-        self.in_decoder = 0;
-        self.gate.restart();
+        self.decode.restart();
         self.pump(now_ms);
     }
 
     /// Playback of this track stopped: forget what is queued and close the waiting frame.
     pub fn stop(&mut self) {
-        let dropped = self.queue.len() as u64;
-        self.queue.clear();
-        self.telemetry.counters.dropped += dropped;
-        self.gate.restart();
-        self.in_decoder = 0;
+        self.telemetry.counters.dropped += self.decode.clear();
+        self.telemetry.decoder_reset();
         if let Some(frame) = self.slot.discard() {
             self.close(frame);
         }
@@ -142,25 +131,15 @@ impl<P, F> Player<P, F> {
         self.actions.push_back(Action::Close(frame));
     }
 
+    /// Hand the decoder what it has room for.
     fn pump(&mut self, now_ms: f64) {
-        while let Some(frame) = self.queue.pop_front() {
-            let backlog = Backlog {
-                unread_frames: self.queue.len() as u32,
-                decode_queue: self.in_decoder,
-            };
-            match self.gate.admit(frame.keyframe, backlog, now_ms) {
-                Admit::Decode => {
+        while let Some(next) = self.decode.next_step() {
+            match next {
+                Next::Decode(frame) => {
                     self.telemetry.submitted(frame.timestamp_us, now_ms);
-                    self.in_decoder += 1;
                     self.actions.push_back(Action::Decode(frame));
                 }
-                Admit::Skip => self.telemetry.counters.dropped += 1,
-                Admit::Flush => {
-                    self.telemetry.counters.dropped += 1 + u64::from(self.in_decoder);
-                    self.in_decoder = 0;
-                    self.telemetry.decoder_reset();
-                    self.actions.push_back(Action::ResetDecoder);
-                }
+                Next::Skipped(frames) => self.telemetry.counters.dropped += frames,
             }
         }
     }

@@ -110,15 +110,13 @@ impl Scenario {
     fn arrival_ms(&self, frame: u64) -> f64 {
         let sent = self.capture_ms(frame) + self.network_ms;
         match self.network_gap {
-            Some(gap) if gap.covers(sent) => {
-                sent - sent.rem_euclid(gap.period_ms) + gap.busy_ms
-            }
+            Some(gap) if gap.covers(sent) => sent - sent.rem_euclid(gap.period_ms) + gap.busy_ms,
             _ => sent,
         }
     }
 
     fn decode_ms(&self, frame: u64) -> f64 {
-        let base = if frame % self.gop == 0 {
+        let base = if frame.is_multiple_of(self.gop) {
             self.key_ms
         } else {
             self.delta_ms
@@ -188,7 +186,7 @@ impl Scenario {
                         t,
                         Encoded {
                             timestamp_us: self.capture_ms(frame) * 1000.0,
-                            keyframe: frame % self.gop == 0,
+                            keyframe: frame.is_multiple_of(self.gop),
                             payload: frame,
                         },
                     ),
@@ -204,7 +202,6 @@ impl Scenario {
                 while let Some(action) = player.poll_action() {
                     match action {
                         Action::Decode(chunk) => decoder.queue.push_back(chunk.payload),
-                        Action::ResetDecoder => decoder.reset(&mut tasks),
                         Action::Paint(frame) => {
                             cost += self.paint_ms;
                             painted = Some(frame);
@@ -258,19 +255,11 @@ impl Scenario {
 impl DecoderThread {
     /// Count a delta frame decoded without its predecessor as corrupt.
     fn check_reference(&mut self, frame: u64, gop: u64) {
-        let keyframe = frame % gop == 0;
+        let keyframe = frame.is_multiple_of(gop);
         if !keyframe && self.reference != Some(frame - 1) {
             self.corrupt += 1;
         }
         self.reference = Some(frame);
-    }
-
-    /// `reset()`: queued and in-progress chunks are discarded; their outputs never come.
-    fn reset(&mut self, tasks: &mut VecDeque<Task>) {
-        self.queue.clear();
-        self.current = None;
-        self.reference = None;
-        tasks.retain(|task| !matches!(task, Task::Output(_)));
     }
 }
 
@@ -299,17 +288,18 @@ mod tests {
         assert!(outcome.latency_p95_ms < 40.0, "{outcome:?}");
     }
 
-    /// The browser busy with a full-size screencast: the page's thread is taken for 40 ms of
-    /// every 100, decoding is slower and varies more, keyframes are slow. Decoding still keeps
-    /// up on average (≈ 60 % of real time).
+    /// The browser busy with a full-size screencast on two cores: decoding is slower and varies
+    /// by ± 50 % from frame to frame, keyframes take 1.5 frame intervals, and the page's thread
+    /// loses 12 ms of every 50 to other work. Decoding still keeps up on average (≈ 60 % of
+    /// real time).
     fn busy_client() -> Scenario {
         Scenario {
             page_busy: Some(Periodic {
-                period_ms: 100.0,
-                busy_ms: 40.0,
+                period_ms: 50.0,
+                busy_ms: 12.0,
             }),
             delta_ms: 10.0,
-            key_ms: 45.0,
+            key_ms: 25.0,
             jitter: 0.5,
             handler_ms: 0.5,
             paint_ms: 2.0,
@@ -321,6 +311,29 @@ mod tests {
     fn a_busy_client_never_freezes() {
         let outcome = busy_client().run();
         assert_smooth(&outcome);
+        assert!(outcome.frames_shown_per_s > 55.0, "{outcome:?}");
+        assert!(outcome.latency_p95_ms < 80.0, "{outcome:?}");
+    }
+
+    #[test]
+    fn long_page_stalls_freeze_only_for_the_stall() {
+        // The page's thread is taken for 40 ms of every 100, and keyframes take 45 ms: the
+        // picture cannot move during either, and must not stay put any longer.
+        let outcome = Scenario {
+            page_busy: Some(Periodic {
+                period_ms: 100.0,
+                busy_ms: 40.0,
+            }),
+            key_ms: 45.0,
+            ..busy_client()
+        }
+        .run();
+        assert_eq!(outcome.corrupt, 0, "{outcome:?}");
+        assert!(
+            outcome.longest_freeze_ms <= 45.0 * 1.5 + 2.0 * VSYNC_MS,
+            "{outcome:?}"
+        );
+        assert!(outcome.frames_shown_per_s > 35.0, "{outcome:?}");
         assert!(outcome.latency_p95_ms < 100.0, "{outcome:?}");
     }
 
@@ -336,7 +349,10 @@ mod tests {
         .run();
         assert_eq!(outcome.corrupt, 0, "{outcome:?}");
         // The stall itself freezes the picture; nothing afterwards adds to it.
-        assert!(outcome.longest_freeze_ms < 150.0 + 3.0 * VSYNC_MS, "{outcome:?}");
+        assert!(
+            outcome.longest_freeze_ms < 150.0 + 3.0 * VSYNC_MS,
+            "{outcome:?}"
+        );
     }
 
     #[test]

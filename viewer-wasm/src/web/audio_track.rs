@@ -81,7 +81,7 @@ pub async fn play(
         shared.audio_messages_only,
     )
     .await?;
-    shared.telemetry.borrow_mut().audio.transport = Some(output.transport());
+    shared.telemetry().audio.transport = Some(output.transport());
     let player = Rc::new(RefCell::new(Player::new(output, clock)));
     let mut decoder = Decoder::new(shared.clone(), player, config(rendition))?;
 
@@ -99,13 +99,13 @@ pub async fn play(
             if payload.is_empty() {
                 continue;
             }
-            shared.telemetry.borrow_mut().audio.packets_received += 1;
+            shared.telemetry().audio.packets_received += 1;
             if decoder.recover()? {
-                let mut telemetry = shared.telemetry.borrow_mut();
+                let mut telemetry = shared.telemetry();
                 telemetry.audio.decoder_errors += 1;
             }
             if let Err(err) = decoder.decode(payload, header.timestamp_us as f64) {
-                shared.telemetry.borrow_mut().audio.error = Some(err);
+                shared.telemetry().audio.error = Some(err);
             }
         }
     }
@@ -185,7 +185,7 @@ impl Player {
             return;
         };
         let output_latency_ms = clock.heard_unix_ms(counters.read) - now_unix_ms;
-        let video_latency = shared.telemetry.borrow_mut().video_latency_p50();
+        let video_latency = shared.telemetry().video_latency_p50();
         let target_ms = self
             .playout
             .target_ms(video_latency, output_latency_ms, now_unix_ms);
@@ -193,7 +193,7 @@ impl Player {
         let lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
         let plan = self.corrector.plan(lateness_ms, frames, sample_rate);
         {
-            let mut telemetry = shared.telemetry.borrow_mut();
+            let mut telemetry = shared.telemetry();
             telemetry.audio.target_ms = Some(target_ms);
             telemetry.audio.arrival_ms = self.playout.arrival();
             telemetry.audio.error_ms = Some(lateness_ms);
@@ -202,19 +202,18 @@ impl Player {
         if plan.silence > 0 {
             let silence = vec![0.0; plan.silence as usize * channels];
             let written = self.output.write(&silence, &counters);
-            shared.telemetry.borrow_mut().audio.overruns += u64::from(written.overrun);
+            shared.telemetry().audio.overruns += u64::from(written.overrun);
         }
         if plan.frames > 0 {
             let first_heard = clock.heard_unix_ms(self.output.write_position());
             let first_captured = capture_unix_ms + f64::from(plan.skip) * 1000.0 / sample_rate;
             shared
-                .telemetry
-                .borrow_mut()
+                .telemetry()
                 .audio
                 .scheduled(first_captured, first_heard);
         }
         self.write_chunk(shared, plan.skip as usize, plan.frames as usize);
-        shared.telemetry.borrow_mut().audio.jumps = self.corrector.jumps;
+        shared.telemetry().audio.jumps = self.corrector.jumps;
     }
 
     /// Write the interleaved chunk from frame `skip`, resampled to `frames` frames.
@@ -224,7 +223,7 @@ impl Player {
         drift::resample(rest, channels, frames, &mut self.resampled);
         let counters = self.output.counters();
         let written = self.output.write(&self.resampled, &counters);
-        shared.telemetry.borrow_mut().audio.overruns += u64::from(written.overrun);
+        shared.telemetry().audio.overruns += u64::from(written.overrun);
     }
 
     /// Copy `data` into `interleaved` with the ring's channel count; the frame count.
@@ -252,7 +251,7 @@ impl Player {
     fn update_status(&mut self, shared: &Shared, running: bool, counters: &Counters) {
         let ring = *self.output.ring();
         let rate = f64::from(self.output_sample_rate());
-        let mut telemetry = shared.telemetry.borrow_mut();
+        let mut telemetry = shared.telemetry();
         telemetry.alive(shared.now_ms());
         let audio = &mut telemetry.audio;
         audio.muted = shared.speakers.muted();
@@ -295,8 +294,7 @@ impl Decoder {
             })
         };
         let error = Closure::<dyn FnMut(JsValue)>::new(move |err: JsValue| {
-            shared.telemetry.borrow_mut().audio.error =
-                Some(format!("audio decoder: {}", describe(err)));
+            shared.telemetry().audio.error = Some(format!("audio decoder: {}", describe(err)));
         });
         let decoder = build(&config, &output, &error)?;
         Ok(Self {
@@ -355,9 +353,5 @@ fn build(
 
 /// Why audio stopped, as the stats say it.
 pub fn failed(shared: &Shared, why: String) {
-    shared
-        .telemetry
-        .borrow_mut()
-        .audio
-        .refuse(AudioState::Failed, why);
+    shared.telemetry().audio.refuse(AudioState::Failed, why);
 }

@@ -63,7 +63,7 @@ pub async fn follow(
         }
         if !update.kind.is_active() {
             playing = None;
-            shared.discard_frame();
+            shared.stop_video();
             shared.on(Event::Gone);
         } else if playing.is_none() {
             playing = Some(Box::pin(replay(
@@ -83,7 +83,7 @@ async fn replay(shared: Rc<Shared>, origin: origin::Consumer, path: Path<'static
             Ok(()) => shared.on(Event::Gone),
             Err(message) => shared.on(Event::Failed(message)),
         }
-        shared.discard_frame();
+        shared.stop_video();
         super::timer::sleep(REPLAY_DELAY).await;
     }
 }
@@ -118,7 +118,7 @@ async fn play(
             (Ok(Some(video)), _) => Some(video),
             (Ok(None), Some(_)) | (Err(_), Some(_)) => None,
             (Ok(None), None) => {
-                let why = shared.telemetry.borrow().audio.error.clone();
+                let why = shared.telemetry().audio.error.clone();
                 shared.on(Event::Failed(match why {
                     Some(why) => format!("the broadcast has no video, and its audio: {why}"),
                     None => "the broadcast has no video or audio".into(),
@@ -138,7 +138,7 @@ async fn play(
             let config = decoder::config(rendition, *acceleration);
             let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
             let track = subscribe(&broadcast, name, subscription).await?;
-            video_playback = Some((track, Decoder::new(shared.clone(), config)?));
+            video_playback = Some((track, Decoder::new(shared, config)?));
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {
@@ -150,7 +150,7 @@ async fn play(
                 .with_priority(AUDIO_PRIORITY)
                 .with_max_age(AUDIO_MAX_AGE);
             let track = subscribe(&broadcast, name, subscription).await?;
-            shared.telemetry.borrow_mut().audio.start(
+            shared.telemetry().audio.start(
                 &rendition.codec,
                 rendition.sample_rate,
                 rendition.number_of_channels,
@@ -171,21 +171,21 @@ async fn play(
                 }),
             clock: catalog.clock,
         };
-        shared
-            .telemetry
-            .borrow_mut()
-            .playing(playing, shared.now_ms());
+        shared.telemetry().playing(playing, shared.now_ms());
 
         let video_ends = async {
             match video_playback.take() {
-                Some((track, mut decoder)) => video_track::play(shared, track, &mut decoder).await,
+                Some((track, decoder)) => {
+                    video_track::play(shared, track, decoder).await;
+                    Ok(())
+                }
                 None => pending().await,
             }
         };
         let audio_ends = async {
             if let Some((track, rendition)) = audio_playback.take() {
                 match audio_track::play(shared, track, &rendition, catalog.clock).await {
-                    Ok(()) => shared.telemetry.borrow_mut().audio.stop(),
+                    Ok(()) => shared.telemetry().audio.stop(),
                     Err(why) => audio_track::failed(shared, why),
                 }
                 if video.is_none() {
@@ -268,13 +268,13 @@ async fn choose(catalog: &Catalog) -> Result<Option<(String, Rendition, Accelera
 /// audio stats say why not otherwise.
 async fn choose_audio(shared: &Shared, catalog: &Catalog) -> Option<(String, AudioRendition)> {
     let Some((name, rendition)) = catalog.best_audio() else {
-        shared.telemetry.borrow_mut().audio.stop();
+        shared.telemetry().audio.stop();
         return None;
     };
     match audio_track::refusal(rendition).await {
         None => Some((name.to_owned(), rendition.clone())),
         Some(why) => {
-            let mut telemetry = shared.telemetry.borrow_mut();
+            let mut telemetry = shared.telemetry();
             telemetry.audio.start(
                 &rendition.codec,
                 rendition.sample_rate,

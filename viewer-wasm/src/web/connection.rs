@@ -27,7 +27,7 @@ pub async fn run(shared: Rc<Shared>, relay: String, name: String) {
     loop {
         shared.on(Event::Dialling);
         let Err(message) = session(&shared, &relay, &name, &mut backoff).await;
-        shared.discard_frame();
+        shared.stop_video();
         shared.on(Event::Failed(message));
         super::timer::sleep(backoff.next_delay()).await;
     }

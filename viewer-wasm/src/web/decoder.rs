@@ -1,10 +1,10 @@
 //! The WebCodecs `VideoDecoder` for one rendition: configuration from the catalog, support
-//! probing, and recovery. A decoder error closes a WebCodecs decoder for good, so recovery
-//! means building a fresh one with the same configuration and resuming at a keyframe.
+//! probing, its events wired to the player, and recovery. A decoder error closes a WebCodecs
+//! decoder for good, so recovery means building a fresh one with the same configuration and resuming at a keyframe.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
+use bytes::Bytes;
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -16,6 +16,7 @@ use web_sys::{
 use super::describe;
 use super::shared::Shared;
 use crate::catalog::Rendition;
+use crate::player::Encoded;
 use crate::selection::{Acceleration, Verdict};
 
 /// The decoder configuration for `rendition`, always tuned for latency.
@@ -63,93 +64,95 @@ async fn supported(config: &VideoDecoderConfig) -> bool {
     }
 }
 
-/// A configured decoder whose output goes to [`Shared::offer`].
+/// A configured decoder whose events go to the player (see [`Shared::video`]).
 pub struct Decoder {
     decoder: VideoDecoder,
     config: VideoDecoderConfig,
-    /// Chunks decoded whose frames have not come out yet.
-    pending: Rc<Cell<u32>>,
     output: Closure<dyn FnMut(VideoFrame)>,
     error: Closure<dyn FnMut(JsValue)>,
+    dequeue: Closure<dyn FnMut()>,
 }
 
 impl Decoder {
-    pub fn new(shared: Rc<Shared>, config: VideoDecoderConfig) -> Result<Self, String> {
-        let pending = Rc::new(Cell::new(0u32));
+    /// Its callbacks hold `shared` weakly: the decoder lives inside it.
+    pub fn new(shared: &Rc<Shared>, config: VideoDecoderConfig) -> Result<Self, String> {
         let output = {
-            let pending = pending.clone();
-            Closure::<dyn FnMut(VideoFrame)>::new(move |frame: VideoFrame| {
-                pending.set(pending.get().saturating_sub(1));
-                let now = shared.now_ms();
-                shared
-                    .telemetry
-                    .borrow_mut()
-                    .decoded(frame.timestamp(), now);
-                shared.offer(frame);
+            let shared = Rc::downgrade(shared);
+            Closure::<dyn FnMut(VideoFrame)>::new(move |frame: VideoFrame| match shared.upgrade() {
+                Some(shared) => {
+                    shared.video(|player, now| player.decoded(now, frame.timestamp(), frame))
+                }
+                None => frame.close(),
             })
         };
-        // The decoder is closed by the time this runs; the playback loop notices that and
-        // rebuilds it, so there is nothing to do here.
-        let error = Closure::<dyn FnMut(JsValue)>::new(|_: JsValue| {});
-        let decoder = build(&config, &output, &error)?;
+        // The decoder is closed by the time this runs. A failed `decode()` call may already
+        // have rebuilt it; otherwise rebuild now.
+        let error = {
+            let shared = Rc::downgrade(shared);
+            Closure::<dyn FnMut(JsValue)>::new(move |_: JsValue| {
+                if let Some(shared) = shared.upgrade()
+                    && shared.decoder_closed()
+                {
+                    shared.decoder_failed();
+                }
+            })
+        };
+        let dequeue = {
+            let shared = Rc::downgrade(shared);
+            Closure::<dyn FnMut()>::new(move || {
+                if let Some(shared) = shared.upgrade() {
+                    let size = shared.decode_queue_size();
+                    shared.video(|player, now| player.dequeued(now, size));
+                }
+            })
+        };
+        let decoder = build(&config, &output, &error, &dequeue)?;
         Ok(Self {
             decoder,
             config,
-            pending,
             output,
             error,
+            dequeue,
         })
     }
 
-    /// Chunks handed to the decoder whose frames have not reached the page yet: at least
-    /// `decodeQueueSize`, plus frames decoded but still waiting for the page's busy thread.
-    pub fn backlog(&self) -> u32 {
-        self.decoder.decode_queue_size().max(self.pending.get())
+    /// Chunks handed over that the decoder has not taken up yet (`decodeQueueSize`).
+    pub fn queue_size(&self) -> u32 {
+        self.decoder.decode_queue_size()
     }
 
-    /// Rebuild the decoder if an error closed it. Returns whether it did: the caller must
-    /// then resume at a keyframe.
-    pub fn recover(&mut self) -> Result<bool, String> {
-        if self.decoder.state() != CodecState::Closed {
-            return Ok(false);
-        }
-        self.decoder = build(&self.config, &self.output, &self.error)?;
-        self.pending.set(0);
-        Ok(true)
+    pub fn is_closed(&self) -> bool {
+        self.decoder.state() == CodecState::Closed
     }
 
-    /// Drop every chunk the decoder holds (its frames would all be late) and make it ready for
-    /// the next keyframe. Returns how many frames that discarded.
-    pub fn flush(&mut self) -> Result<u32, String> {
-        let discarded = self.pending.replace(0);
-        if self.decoder.state() == CodecState::Configured {
-            self.decoder.reset().map_err(describe)?;
-            self.decoder.configure(&self.config).map_err(describe)?;
+    /// Build a fresh decoder if an error closed this one (the player then resumes at a
+    /// keyframe).
+    pub fn rebuild(&mut self) -> Result<(), String> {
+        if self.is_closed() {
+            self.decoder = build(&self.config, &self.output, &self.error, &self.dequeue)?;
         }
-        Ok(discarded)
+        Ok(())
     }
 
     /// Queue one frame's codec payload (never empty) for decoding.
-    pub fn decode(&self, payload: &[u8], timestamp_us: f64, keyframe: bool) -> Result<(), String> {
-        let kind = match keyframe {
+    pub fn decode(&self, chunk: &Encoded<Bytes>) -> Result<(), String> {
+        let kind = match chunk.keyframe {
             true => EncodedVideoChunkType::Key,
             false => EncodedVideoChunkType::Delta,
         };
         // SAFETY: the view borrows wasm memory, which only moves when Rust allocates; nothing
         // allocates between here and `EncodedVideoChunk::new`, which copies the bytes out.
-        let data = unsafe { Uint8Array::view(payload) };
+        let data = unsafe { Uint8Array::view(&chunk.payload) };
         let init = EncodedVideoChunkInit::new(&data, 0, kind);
-        init.set_timestamp_f64(timestamp_us);
-        let chunk = EncodedVideoChunk::new(&init).map_err(describe)?;
-        self.decoder.decode(&chunk).map_err(describe)?;
-        self.pending.set(self.pending.get() + 1);
-        Ok(())
+        init.set_timestamp_f64(chunk.timestamp_us);
+        let encoded = EncodedVideoChunk::new(&init).map_err(describe)?;
+        self.decoder.decode(&encoded).map_err(describe)
     }
 }
 
 impl Drop for Decoder {
     fn drop(&mut self) {
-        if self.decoder.state() != CodecState::Closed {
+        if !self.is_closed() {
             // Frames still in flight are never output once the decoder is closed.
             let _ = self.decoder.close();
         }
@@ -160,12 +163,14 @@ fn build(
     config: &VideoDecoderConfig,
     output: &Closure<dyn FnMut(VideoFrame)>,
     error: &Closure<dyn FnMut(JsValue)>,
+    dequeue: &Closure<dyn FnMut()>,
 ) -> Result<VideoDecoder, String> {
     let init = VideoDecoderInit::new(
         error.as_ref().unchecked_ref(),
         output.as_ref().unchecked_ref(),
     );
     let decoder = VideoDecoder::new(&init).map_err(describe)?;
+    decoder.set_ondequeue(Some(dequeue.as_ref().unchecked_ref()));
     decoder.configure(config).map_err(describe)?;
     Ok(decoder)
 }

@@ -98,28 +98,28 @@ impl Viewer {
     /// `decoderErrors`, `muted`, `volume`, `latencyMs: {last, p50, p95}` (capture to speakers)
     /// and `skewMs` (audio latency minus video latency: positive when sound lags picture).
     pub fn stats(&self) -> js_sys::Object {
-        report::to_object(&self.shared.telemetry.borrow_mut().report())
+        report::to_object(&self.shared.telemetry().report())
     }
 
     /// Start sound. Call it from a click or key handler: browsers only let a page make sound
     /// after the user interacted with it.
     pub fn unmute(&self) {
         self.shared.speakers.unmute();
-        self.shared.telemetry.borrow_mut().audio.set_muted(false);
+        self.shared.telemetry().audio.set_muted(false);
     }
 
     /// Mute or unmute (muted audio keeps flowing, silently, so unmuting is instant).
     #[wasm_bindgen(js_name = setMuted)]
     pub fn set_muted(&self, muted: bool) {
         self.shared.speakers.set_muted(muted);
-        self.shared.telemetry.borrow_mut().audio.set_muted(muted);
+        self.shared.telemetry().audio.set_muted(muted);
     }
 
     /// Volume from 0 to 1.
     #[wasm_bindgen(js_name = setVolume)]
     pub fn set_volume(&self, volume: f64) {
         self.shared.speakers.set_volume(volume);
-        self.shared.telemetry.borrow_mut().audio.volume = self.shared.speakers.volume();
+        self.shared.telemetry().audio.volume = self.shared.speakers.volume();
     }
 
     /// With `syncProbe: true` in the options: `{flashes, beeps}`, the Unix ms at which each

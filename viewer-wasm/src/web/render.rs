@@ -1,9 +1,7 @@
-//! Painting: a decoded frame is drawn the moment it comes out of the decoder when nothing was
-//! drawn yet since the last animation frame (it then reaches the very next composite instead of
-//! waiting a whole animation frame for its turn); a second frame within the same animation frame
-//! waits as the newest and is drawn at the next one. Every frame is closed once drawn. The
-//! animation-frame loop also notices when video has stopped arriving. The canvas takes the
-//! video's size; the page's CSS scales it to fit.
+//! Painting: the animation-frame loop that tells the player a new frame began (it paints what
+//! waited for it, and notices when video has stopped arriving), and the painter that draws a
+//! decoded frame and closes it. When to paint is the player's decision (see
+//! `player::paint`). The canvas takes the video's size; the page's CSS scales it to fit.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -47,8 +45,7 @@ impl RenderLoop {
             let (window, callback, request) = (window.clone(), callback.clone(), request.clone());
             // The argument is the frame's start time on the `performance.now()` clock.
             Closure::<dyn FnMut(f64)>::new(move |now_ms: f64| {
-                shared.telemetry.borrow_mut().check_stall(now_ms);
-                shared.animation_frame();
+                shared.video(|player, _| player.animation_frame(now_ms));
                 if let Some(tick) = callback.borrow().as_ref() {
                     request.set(
                         window
@@ -98,9 +95,21 @@ pub struct Painter {
     probe: bool,
 }
 
+/// A frame drawn: its timestamp, when, and its size.
+pub struct Painted {
+    pub timestamp_us: f64,
+    pub unix_ms: f64,
+    pub size: (u32, u32),
+}
+
 impl Painter {
-    /// Draw `frame`, close it, and count it.
-    pub fn paint(&self, shared: &Shared, frame: VideoFrame) {
+    /// Draw `frame` at `now_unix_ms`, then close it; note the probe's square if asked to.
+    pub fn paint(
+        &self,
+        frame: VideoFrame,
+        probe: Option<&Rc<RefCell<SyncProbe>>>,
+        now_unix_ms: f64,
+    ) -> Result<Painted, ()> {
         let (width, height) = (frame.display_width(), frame.display_height());
         if self.canvas.width() != width || self.canvas.height() != height {
             self.canvas.set_width(width);
@@ -113,17 +122,17 @@ impl Painter {
             f64::from(width),
             f64::from(height),
         );
-        let now = shared.now_unix_ms();
         let timestamp_us = frame.timestamp();
-        if let (true, Ok(()), Some(probe)) = (self.probe, &drawn, &shared.probe) {
-            read_flash(probe.clone(), &frame, now);
+        if let (true, Ok(()), Some(probe)) = (self.probe, &drawn, probe) {
+            read_flash(probe.clone(), &frame, now_unix_ms);
         }
         frame.close();
-        let mut telemetry = shared.telemetry.borrow_mut();
-        match drawn {
-            Ok(()) => telemetry.painted(timestamp_us, now, (width, height)),
-            Err(_) => telemetry.counters.dropped += 1,
-        }
+        drawn.map_err(|_| ())?;
+        Ok(Painted {
+            timestamp_us,
+            unix_ms: now_unix_ms,
+            size: (width, height),
+        })
     }
 }
 

@@ -1,25 +1,32 @@
-//! State shared between the playback task, the decoder callbacks and the paint loop, all on
-//! the page's one thread: the telemetry `stats()` reads, the frame waiting to be painted, the
-//! speakers, and the sync probe when one was asked for.
+//! State shared between the playback tasks, the decoder callbacks and the paint loop, all on
+//! the page's one thread: the player core (its decisions and telemetry), the video decoder and
+//! painter that carry out its actions, the speakers, and the sync probe when one was asked for.
+//!
+//! Every video event goes through [`Shared::video`]: it hands the event to the player, then
+//! carries out the actions the player returns with no borrow of the player held, so a call
+//! into JavaScript can never find the player borrowed.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::rc::Rc;
 
+use bytes::Bytes;
 use web_sys::{Performance, VideoFrame};
 
 use super::audio_output::Speakers;
+use super::decoder::Decoder;
 use super::render::Painter;
-use crate::playout::Newest;
+use crate::player::{Action, Player};
 use crate::state::Event;
 use crate::sync_probe::SyncProbe;
 use crate::telemetry::Telemetry;
 
+pub type VideoPlayer = Player<Bytes, VideoFrame>;
+
 pub struct Shared {
-    pub telemetry: RefCell<Telemetry>,
-    newest: RefCell<Newest<VideoFrame>>,
+    player: RefCell<VideoPlayer>,
+    /// The video decoder while a video track plays.
+    decoder: RefCell<Option<Decoder>>,
     painter: RefCell<Option<Painter>>,
-    /// Whether a frame was drawn since the last animation frame began.
-    painted_this_frame: Cell<bool>,
     closed: Cell<bool>,
     performance: Performance,
     pub speakers: Speakers,
@@ -33,10 +40,9 @@ pub struct Shared {
 impl Shared {
     pub fn new(performance: Performance, probe: bool, audio_messages_only: bool) -> Self {
         Self {
-            telemetry: RefCell::default(),
-            newest: RefCell::default(),
+            player: RefCell::default(),
+            decoder: RefCell::default(),
             painter: RefCell::default(),
-            painted_this_frame: Cell::new(false),
             closed: Cell::new(false),
             performance,
             speakers: Speakers::new(),
@@ -45,8 +51,13 @@ impl Shared {
         }
     }
 
+    /// What `stats()` reports, for reading and updating (never held across a call into JS).
+    pub fn telemetry(&self) -> RefMut<'_, Telemetry> {
+        RefMut::map(self.player.borrow_mut(), |player| &mut player.telemetry)
+    }
+
     pub fn on(&self, event: Event) {
-        self.telemetry.borrow_mut().status.on(event);
+        self.telemetry().status.on(event);
     }
 
     /// Monotonic milliseconds, for durations.
@@ -63,51 +74,95 @@ impl Shared {
         *self.painter.borrow_mut() = Some(painter);
     }
 
-    /// A decoded frame: drawn now if nothing was drawn since the last animation frame began,
-    /// otherwise kept for the next one. Whichever frame loses there (normally the one still
-    /// waiting) is closed here and counted as dropped.
-    pub fn offer(&self, frame: VideoFrame) {
+    /// The decoder that carries out `Decode` actions (`None` when no video track plays).
+    pub fn set_decoder(&self, decoder: Option<Decoder>) {
+        let previous = self.decoder.replace(decoder);
+        drop(previous);
+    }
+
+    /// The decoder's `decodeQueueSize`, 0 when there is none.
+    pub fn decode_queue_size(&self) -> u32 {
+        self.decoder
+            .borrow()
+            .as_ref()
+            .map_or(0, Decoder::queue_size)
+    }
+
+    /// Whether an error closed the decoder.
+    pub fn decoder_closed(&self) -> bool {
+        self.decoder
+            .borrow()
+            .as_ref()
+            .is_some_and(Decoder::is_closed)
+    }
+
+    /// Hand an event to the player, then carry out what it decided.
+    pub fn video<R>(&self, event: impl FnOnce(&mut VideoPlayer, f64) -> R) -> R {
+        let result = event(&mut self.player.borrow_mut(), self.now_ms());
+        self.carry_out();
+        result
+    }
+
+    fn carry_out(&self) {
+        loop {
+            let Some(action) = self.player.borrow_mut().poll_action() else {
+                return;
+            };
+            match action {
+                Action::Decode(chunk) => {
+                    let decoded = match self.decoder.borrow().as_ref() {
+                        Some(decoder) => decoder.decode(&chunk),
+                        None => Ok(()),
+                    };
+                    if decoded.is_err() {
+                        self.decoder_failed();
+                    }
+                }
+                Action::Paint(frame) => self.paint(frame),
+                Action::Close(frame) => frame.close(),
+            }
+        }
+    }
+
+    fn paint(&self, frame: VideoFrame) {
         if self.closed.get() {
             frame.close();
             return;
         }
-        if !self.painted_this_frame.get()
-            && let Some(painter) = self.painter.borrow().as_ref()
-        {
-            self.painted_this_frame.set(true);
-            painter.paint(self, frame);
+        let painted = match self.painter.borrow().as_ref() {
+            Some(painter) => painter.paint(frame, self.probe.as_ref(), self.now_unix_ms()),
+            None => {
+                frame.close();
+                Err(())
+            }
+        };
+        let mut player = self.player.borrow_mut();
+        match painted {
+            Ok(paint) => player.painted(paint.timestamp_us, paint.unix_ms, paint.size),
+            Err(()) => player.paint_failed(),
+        }
+    }
+
+    /// The decoder failed (an error closed it, or `decode()` threw): build a fresh one and
+    /// let the player resume at the next keyframe.
+    pub fn decoder_failed(&self) {
+        let rebuilt = self.decoder.borrow_mut().as_mut().map(Decoder::rebuild);
+        if let Some(Err(why)) = rebuilt {
+            self.on(Event::Failed(why));
             return;
         }
-        let loser = self.newest.borrow_mut().offer(frame.timestamp(), frame);
-        if let Some(loser) = loser {
-            loser.close();
-            self.telemetry.borrow_mut().counters.dropped += 1;
-        }
+        self.video(|player, now| player.decoder_failed(now));
     }
 
-    /// A new animation frame: draw the frame that waited for it, if any.
-    pub fn animation_frame(&self) {
-        self.painted_this_frame.set(false);
-        if let Some(frame) = self.take_frame() {
-            self.offer(frame);
-        }
-    }
-
-    fn take_frame(&self) -> Option<VideoFrame> {
-        self.newest.borrow_mut().take()
-    }
-
-    /// Close the frame waiting to be painted, if any (playback stopped): it counts as dropped.
-    pub fn discard_frame(&self) {
-        if let Some(frame) = self.take_frame() {
-            frame.close();
-            self.telemetry.borrow_mut().counters.dropped += 1;
-        }
+    /// Playback stopped: forget what waits to be decoded or painted (it counts as dropped).
+    pub fn stop_video(&self) {
+        self.video(|player, _| player.stop());
     }
 
     pub fn close(&self) {
         self.closed.set(true);
-        self.discard_frame();
+        self.set_decoder(None);
+        self.stop_video();
         self.on(Event::Closed);
     }
 }
