@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
-use crate::chromium::Chromium;
+use crate::chromium::{Chromium, Recorder};
 use crate::live::{Output, Stack};
 use crate::{build_web, glass, procstat};
 
@@ -127,41 +127,59 @@ pub fn run() -> anyhow::Result<()> {
     );
 
     println!(
-        "\nGlass to glass (pixel clock read from CDP screencast frames, {GLASS_WINDOW:?} each):\n"
+        "\nGlass to glass and smoothness (pixel clock read from CDP screencast frames, {GLASS_WINDOW:?} each):\n"
     );
     println!(
-        "| CPU throttle | glass p50 | glass p95 | glass max | fps shown | viewer latency p50 / p95 |"
+        "| recorder | CPU throttle | fps shown | longest freeze | glass p50 | glass p95 | glass max | rendition | viewer latency p50 / p95 |"
     );
-    println!("|---|---|---|---|---|---|");
-    for rate in [1.0, 4.0, 6.0] {
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let rows = [
+        (Recorder::Light, 1.0),
+        (Recorder::Heavy, 1.0),
+        (Recorder::Light, 4.0),
+        (Recorder::Light, 6.0),
+    ];
+    for (recorder, rate) in rows {
         chromium.throttle_cpu(rate)?;
         std::thread::sleep(WARM_UP);
         let glass::Recording {
             samples, frames, ..
-        } = glass::record(&mut chromium, GLASS_WINDOW)?;
+        } = glass::record(&mut chromium, recorder, GLASS_WINDOW)?;
         let viewer = chromium.viewer_stats()?.context("no stats")?;
         let summary = glass::summarize(&samples, GLASS_WINDOW);
         let ms = |v: f64| format!("{v:.0} ms");
         let glass =
             |f: fn(&glass::Summary) -> f64| summary.as_ref().map_or("n/a".into(), |s| ms(f(s)));
         println!(
-            "| {rate}× | {} | {} | {} | {} | {} / {} |",
-            glass(|s| s.p50),
-            glass(|s| s.p95),
-            glass(|s| s.max),
+            "| {} | {rate}× | {} | {} | {} | {} | {} | {} | {} / {} |",
+            recorder.as_str(),
             summary
                 .as_ref()
                 .map_or(format!("0 ({frames} composited)"), |s| format!(
                     "{:.1}",
                     s.fps_shown
                 )),
+            glass(|s| s.longest_freeze),
+            glass(|s| s.p50),
+            glass(|s| s.p95),
+            glass(|s| s.max),
+            rendition(&viewer),
             viewer["latencyMs"]["p50"].as_f64().map_or("n/a".into(), ms),
             viewer["latencyMs"]["p95"].as_f64().map_or("n/a".into(), ms),
         );
     }
+    chromium.throttle_cpu(1.0)?;
     stack.check_alive()?;
     drop(chromium);
     crate::bench_audio::run(&mut stack)
+}
+
+/// The rendition the viewer plays, as its picture size.
+fn rendition(stats: &serde_json::Value) -> String {
+    match (stats["width"].as_u64(), stats["height"].as_u64()) {
+        (Some(width), Some(height)) => format!("{width}×{height}"),
+        _ => "n/a".into(),
+    }
 }
 
 fn row(name: &str, value: Option<String>, target: &str) {

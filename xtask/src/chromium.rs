@@ -31,6 +31,26 @@ pub struct ScreencastFrame {
     pub device_width: f64,
 }
 
+/// How large a screencast's frames are. The PNG encoding runs on the machine being measured,
+/// so the recorder is itself a load: half size is the light recorder, full size a heavy client
+/// load (the busy viewer of the bench's load row).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorder {
+    /// 640 × 450 at most: a quarter of the encoding; the pixel clock's 16 px blocks read at 8.
+    Light,
+    /// The page's own size.
+    Heavy,
+}
+
+impl Recorder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recorder::Light => "light (half size)",
+            Recorder::Heavy => "heavy (full size)",
+        }
+    }
+}
+
 /// Whether pages may make sound before the user interacts with them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Autoplay {
@@ -184,15 +204,17 @@ impl Chromium {
     /// each, and hand every frame to `on_frame` as it arrives.
     pub fn screencast(
         &mut self,
+        recorder: Recorder,
         duration: Duration,
         mut on_frame: impl FnMut(ScreencastFrame) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        self.call(
-            "Page.startScreencast",
-            // Half size: a quarter of the PNG encoding, which runs on the machine being measured;
-            // the pixel clock's 16 px blocks still read at 8.
-            json!({"format": "png", "maxWidth": 640, "maxHeight": 450, "everyNthFrame": 1}),
-        )?;
+        let params = match recorder {
+            Recorder::Light => {
+                json!({"format": "png", "maxWidth": 640, "maxHeight": 450, "everyNthFrame": 1})
+            }
+            Recorder::Heavy => json!({"format": "png", "everyNthFrame": 1}),
+        };
+        self.call("Page.startScreencast", params)?;
         let deadline = Instant::now() + duration;
         self.set_read_timeout(Some(Duration::from_millis(50)))?;
         let result = (|| {

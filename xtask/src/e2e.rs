@@ -6,13 +6,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use serde_json::Value;
 
-use crate::chromium::Chromium;
+use crate::chromium::{Chromium, Recorder};
 use crate::live::{Output, Stack};
 use crate::{e2e_audio, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 8] = [
+const TESTS: [(&str, Test); 9] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -24,6 +24,10 @@ const TESTS: [(&str, Test); 8] = [
     (
         "the_pixel_clock_reads_back_from_composited_frames",
         pixel_clock_reads_back,
+    ),
+    (
+        "a_4x_throttled_viewer_never_freezes_for_half_a_second",
+        smooth_under_throttling,
     ),
     (
         "sound_plays_in_sync_with_the_picture",
@@ -200,7 +204,7 @@ fn pixel_clock_reads_back() -> anyhow::Result<()> {
         samples,
         frames,
         last_png,
-    } = glass::record(&mut chromium, Duration::from_secs(3))?;
+    } = glass::record(&mut chromium, Recorder::Light, Duration::from_secs(3))?;
     stack.check_alive()?;
     if samples.is_empty() {
         let saved = crate::workspace::root().join("target/xtask-logs/unreadable-clock.png");
@@ -222,6 +226,52 @@ fn pixel_clock_reads_back() -> anyhow::Result<()> {
         "  clock read from {} of {frames} composited frames; glass-to-glass p50 {:.0} ms",
         samples.len(),
         summary.p50
+    );
+    Ok(())
+}
+
+/// The longest the shown picture may stay put on a 4× throttled viewer, after its first second.
+const THROTTLED_FREEZE_MS: f64 = 500.0;
+
+/// A viewer whose CPU is 4× slower than this machine's: the shown clock keeps moving.
+fn smooth_under_throttling() -> anyhow::Result<()> {
+    const WINDOW: Duration = Duration::from_secs(8);
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("slow", &["--source", "test"])?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&stack.page_url("slow"))?;
+    chromium.throttle_cpu(4.0)?;
+    let playing = chromium.wait_for_stats(Duration::from_secs(30), |s| {
+        number(s, "framesRendered") >= 10.0
+    })?;
+    ensure!(
+        playing
+            .as_ref()
+            .is_some_and(|s| number(s, "framesRendered") >= 10.0),
+        "the throttled viewer did not play: {}",
+        describe(&playing)
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let glass::Recording {
+        samples, frames, ..
+    } = glass::record(&mut chromium, Recorder::Light, WINDOW)?;
+    let stats = chromium.viewer_stats()?.context("no stats")?;
+    stack.check_alive()?;
+    let summary = glass::summarize(&samples, WINDOW)
+        .with_context(|| format!("no readable clock in {frames} composited frames"))?;
+    println!(
+        "  4× throttled: {:.1} frames shown/s, longest freeze {:.0} ms, glass p50 {:.0} / p95 {:.0} ms, playing {}×{}",
+        summary.fps_shown,
+        summary.longest_freeze,
+        summary.p50,
+        summary.p95,
+        stats["width"],
+        stats["height"],
+    );
+    ensure!(
+        summary.longest_freeze <= THROTTLED_FREEZE_MS,
+        "the picture froze for {:.0} ms (at most {THROTTLED_FREEZE_MS} ms): {stats}",
+        summary.longest_freeze
     );
     Ok(())
 }

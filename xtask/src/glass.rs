@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::chromium::Chromium;
+use crate::chromium::{Chromium, Recorder};
 use crate::picture;
 use crate::pixel_clock::{self, VideoRect};
 
@@ -41,7 +41,11 @@ pub struct Recording {
 }
 
 /// Record the page for `duration` and read the clock from every composited frame.
-pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Recording> {
+pub fn record(
+    chromium: &mut Chromium,
+    recorder: Recorder,
+    duration: Duration,
+) -> anyhow::Result<Recording> {
     let css = chromium.evaluate(VIDEO_RECT_JS)?;
     let (x, y, scale) = (
         css["x"].as_f64().context("video rect")?,
@@ -51,7 +55,7 @@ pub fn record(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Rec
     let mut samples = Vec::new();
     let mut frames = 0;
     let mut last_png = None;
-    chromium.screencast(duration, |frame| {
+    chromium.screencast(recorder, duration, |frame| {
         frames += 1;
         let mut rect = None;
         let rows = picture::decode_png_top(&frame.png, |width| {
@@ -94,6 +98,9 @@ pub struct Summary {
     pub max: f64,
     /// Distinct video frames shown per second.
     pub fps_shown: f64,
+    /// The longest time the shown clock did not change (ms): between two distinct frames'
+    /// first composites, or from the last one to the end of the recording.
+    pub longest_freeze: f64,
 }
 
 /// Each distinct video frame counts once, at the first composite that showed it (later repeats
@@ -108,6 +115,14 @@ pub fn summarize(samples: &[Sample], duration: Duration) -> Option<Summary> {
             first_shown.push(sample);
         }
     }
+    let mut longest_freeze: f64 = 0.0;
+    for pair in first_shown.windows(2) {
+        longest_freeze = longest_freeze.max(pair[1].drawn_ms - pair[0].drawn_ms);
+    }
+    if let (Some(first), Some(last)) = (samples.first(), first_shown.last()) {
+        let end = first.drawn_ms + duration.as_secs_f64() * 1000.0;
+        longest_freeze = longest_freeze.max(end - last.drawn_ms);
+    }
     let mut latencies: Vec<f64> = first_shown.iter().map(|s| s.latency_ms()).collect();
     latencies.sort_by(f64::total_cmp);
     let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
@@ -116,6 +131,7 @@ pub fn summarize(samples: &[Sample], duration: Duration) -> Option<Summary> {
         p95: at(0.95),
         max: at(1.0),
         fps_shown: first_shown.len() as f64 / duration.as_secs_f64(),
+        longest_freeze,
     })
 }
 
@@ -142,6 +158,8 @@ mod tests {
         assert_eq!(summary.p50, 30.0);
         assert_eq!(summary.max, 30.0);
         assert_eq!(summary.fps_shown, 3.0);
+        // 1000 was shown from 1030 to 1063, 1050 from 1080 until the end (1030 + 1000).
+        assert_eq!(summary.longest_freeze, 950.0);
     }
 
     #[test]
@@ -152,6 +170,10 @@ mod tests {
         let summary = summarize(&samples, Duration::from_secs(2)).unwrap();
         assert_eq!((summary.p50, summary.p95, summary.max), (50.0, 94.0, 99.0));
         assert_eq!(summary.fps_shown, 50.0);
+        assert_eq!(
+            summary.longest_freeze,
+            1000.0 + 2000.0 - (1000.0 + 99.0 * 18.0)
+        );
         assert_eq!(summarize(&[], Duration::from_secs(1)), None);
     }
 }
