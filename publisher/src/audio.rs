@@ -126,7 +126,7 @@ impl Supervisor {
                 return Ok(());
             }
             let why = match (ffmpeg, result) {
-                (Some(ffmpeg), Ok(())) => ffmpeg.finish(),
+                (Some(mut ffmpeg), Ok(())) => ffmpeg.finish(),
                 (Some(mut ffmpeg), Err(err)) => {
                     ffmpeg.kill();
                     err

@@ -16,6 +16,9 @@ use crate::ts_pes;
 /// How long a superseded group stays fetchable: a moment for a relay serving a late joiner.
 const MEDIA_RETENTION: Duration = Duration::from_secs(1);
 
+/// A video rendition's FLV import (see [`Broadcast::video_import`]).
+pub type FlvImport = moq_mux::container::flv::Import;
+
 /// The broadcast and everything that must stay alive while it is published.
 pub struct Broadcast {
     pub origin: moq_net::origin::Producer,
@@ -56,11 +59,21 @@ impl Broadcast {
         })
     }
 
-    /// Read ffmpeg's FLV output until it ends, publishing every frame as it arrives and counting
-    /// it on `meter`. Blocking: run it on its own thread.
-    pub fn ingest(&self, mut flv: impl Read, meter: Arc<Mutex<Meter>>) -> anyhow::Result<()> {
-        let mut import =
-            moq_mux::container::flv::Import::new(self.producer.clone(), self.catalog.reserve());
+    /// An FLV import for one video rendition. It holds a catalog reservation: the catalog is
+    /// first published once every import made before any of them starts has seen its first frame,
+    /// so it lists every rendition from the start.
+    pub fn video_import(&self) -> FlvImport {
+        moq_mux::container::flv::Import::new(self.producer.clone(), self.catalog.reserve())
+    }
+
+    /// Read ffmpeg's FLV output into `import` until it ends, publishing every frame as it arrives
+    /// and counting it on `meter`. Blocking: run it on its own thread.
+    pub fn ingest(
+        &self,
+        mut import: FlvImport,
+        mut flv: impl Read,
+        meter: Arc<Mutex<Meter>>,
+    ) -> anyhow::Result<()> {
         let mut scanner = Scanner::default();
         let base_ms = self.base_unix_micros / 1000;
         let mut buf = vec![0u8; 256 * 1024];

@@ -13,6 +13,7 @@ pub use crate::audio_args::Codec;
         publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
         publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
         publisher --name desk --url https://relay.example.com/anon?jwt=TOKEN\n  \
+        publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
         publisher --list-devices                       # the audio devices ffmpeg can capture\n  \
         publisher --source screen --audio-device alsa_output.pci-0000_00_1f.3.analog-stereo.monitor\n  \
         publisher --source talk.mp4 --audio-codec aac --audio-offset -80\n\n\
@@ -61,6 +62,12 @@ pub struct Args {
     /// Video bitrate in kbit/s.
     #[arg(long, default_value_t = 4500, value_parser = clap::value_parser!(u32).range(100..=200_000))]
     pub bitrate: u32,
+
+    /// Video renditions: 2 adds a light one to the broadcast (half the size, about 30 fps, the
+    /// same capture times and keyframe instants) that viewers whose CPU can't keep up with the
+    /// main one step down to; it costs the publisher about a sixth more CPU. 1: the main only.
+    #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub renditions: u8,
 
     /// Publish no sound.
     #[arg(long, conflicts_with = "audio_device")]
@@ -250,8 +257,17 @@ mod tests {
         assert_eq!(args.name, "screen");
         assert_eq!(args.url.as_str(), "http://localhost:4443/anon");
         assert_eq!(
-            (args.source, args.size, args.fps),
-            (Source::Test, (1280, 720), 60)
+            (args.source, args.size, args.fps, args.renditions),
+            (Source::Test, (1280, 720), 60, 2)
         );
+    }
+
+    #[test]
+    fn one_or_two_renditions() {
+        let args = Args::try_parse_from(["publisher", "--renditions", "1"]).unwrap();
+        assert_eq!(args.renditions, 1);
+        for bad in ["0", "3"] {
+            assert!(Args::try_parse_from(["publisher", "--renditions", bad]).is_err());
+        }
     }
 }

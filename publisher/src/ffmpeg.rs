@@ -72,7 +72,7 @@ impl Ffmpeg {
     }
 
     /// Wait for ffmpeg to exit (after its stdout ended) and describe how it ended.
-    pub fn finish(mut self) -> anyhow::Error {
+    pub fn finish(&mut self) -> anyhow::Error {
         let status = self.child.wait();
         // Give the log thread a moment to take the final lines.
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -9,10 +9,16 @@
 //!   it entered the filter graph (µs after `base`), and `-copyts` + passthrough frame timing keep
 //!   that value all the way to the FLV tag. The catalog clock says `base`, so any viewer can compute
 //!   true end-to-end latency from a frame's timestamp.
+//! - **One capture, one stamp, two renditions**: the filter graph stamps each frame once, then
+//!   `split`s it into the main chain and the light one ([`crate::ladder`]: scaled, decimated),
+//!   encoded alike and written as a second FLV output, to a loopback socket
+//!   ([`crate::loopback`]) with the same per-packet flushing. Both renditions' frames therefore
+//!   carry identical capture times, and their keyframes fall on the same source frames.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use crate::ladder::Light;
 use crate::{av_sync, pixel_clock};
 
 /// Where the pictures come from.
@@ -58,9 +64,37 @@ impl Default for Video {
     }
 }
 
+impl Video {
+    /// Frames per GOP.
+    pub fn gop_frames(&self) -> u32 {
+        self.fps * self.gop_seconds
+    }
+}
+
+impl Input {
+    /// Whether the source delivers `Video::fps` frames a second (otherwise it has its own rate).
+    pub fn runs_at_requested_rate(&self) -> bool {
+        matches!(self, Input::Test | Input::X11 { .. })
+    }
+}
+
+/// The lighter second rendition (see [`crate::ladder`]) and where ffmpeg writes its FLV.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Second {
+    pub light: Light,
+    /// An ffmpeg output URL, e.g. `tcp://127.0.0.1:PORT?tcp_nodelay=1`.
+    pub url: String,
+}
+
 /// ffmpeg's arguments (without the program name) for capturing `input`, encoding with `video`,
-/// and writing FLV to stdout. `base_unix_micros` is the wall-clock instant timestamps count from.
-pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String> {
+/// and writing FLV to stdout — and, with `second`, the light rendition of the same pictures to
+/// its URL. `base_unix_micros` is the wall-clock instant timestamps count from.
+pub fn build(
+    input: &Input,
+    video: &Video,
+    second: Option<&Second>,
+    base_unix_micros: u64,
+) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
 
@@ -93,43 +127,121 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
         Input::Lavfi(graph) => push(&["-re", "-f", "lavfi", "-i", graph]),
         Input::Device { format, name } => push(&["-f", format, "-i", name]),
     }
+    let graph = graph(input, video, second.map(|s| &s.light), base_unix_micros);
+    push(&["-filter_complex", &graph, "-copyts"]);
+    encode(
+        &mut args,
+        MAIN,
+        None,
+        video.gop_frames(),
+        video.bitrate_kbps,
+        "pipe:1",
+    );
+    if let Some(Second { light, url }) = second {
+        let rate = match (light.source_fps, light.every) {
+            (Some(fps), every) if every > 1 => Some(format!("{fps}/{every}")),
+            _ => None,
+        };
+        encode(
+            &mut args,
+            LIGHT,
+            rate,
+            light.gop_frames,
+            light.bitrate_kbps,
+            url,
+        );
+    }
+    args
+}
 
-    let mut filters = String::new();
+/// The filter graph's output pads.
+const MAIN: &str = "[main]";
+const LIGHT: &str = "[light]";
+
+/// The filter graph: stamp capture times (and, for the test source, the running clock) once;
+/// then each rendition gets its own test signals, drawn in its own pixels so that their layout
+/// holds in every rendition.
+fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: u64) -> String {
+    let mut graph = String::from("[0:v]");
     if *input != Input::Test {
         // Other sources come in any size: fit into the requested frame (even dimensions for 4:2:0).
         let _ = write!(
-            filters,
+            graph,
             "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2,",
             w = video.width,
             h = video.height
         );
     }
     // Microsecond time base first, or the generator's 1/fps base would round the stamps.
-    let _ = write!(filters, "settb=AVTB,setpts=RTCTIME-{base_unix_micros}");
-    if video.pixel_clock || *input == Input::Test {
-        filters.push(',');
-        filters.push_str(&pixel_clock::filter(base_unix_micros));
-    }
+    let _ = write!(graph, "settb=AVTB,setpts=RTCTIME-{base_unix_micros}");
     if *input == Input::Test {
-        // The A/V sync flash (its beep is in the audio test source).
-        filters.push(',');
-        filters.push_str(&av_sync::flash_filter(base_unix_micros));
         // The running clock (time since the stream started, ms) and the frame number, below the
         // pixel clock.
-        filters.push_str(
+        graph.push_str(
             ",drawtext=text='%{pts\\:hms}  frame %{n}':x=40:y=40:fontsize=40\
              :fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=8",
         );
     }
-    push(&["-vf", &filters]);
+    let signals = |tag: &str| {
+        let mut signals = Vec::new();
+        if video.pixel_clock || *input == Input::Test {
+            signals.push(pixel_clock::filter(base_unix_micros, tag));
+        }
+        if *input == Input::Test {
+            // The A/V sync flash (its beep is in the audio test source).
+            signals.push(av_sync::flash_filter(base_unix_micros));
+        }
+        signals.join(",")
+    };
+    let main = signals("main");
+    let Some(light) = light else {
+        let sep = if main.is_empty() { "" } else { "," };
+        let _ = write!(graph, "{sep}{main}{MAIN}");
+        return graph;
+    };
+    let _ = match main.is_empty() {
+        true => write!(graph, ",split{MAIN}[light_in];"),
+        false => write!(graph, ",split[main_in][light_in];[main_in]{main}{MAIN};"),
+    };
+    graph.push_str("[light_in]");
+    if light.every > 1 {
+        let _ = write!(graph, "select=not(mod(n\\,{})),", light.every);
+    }
+    let _ = write!(
+        graph,
+        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2",
+        w = light.width,
+        h = light.height
+    );
+    let light_signals = signals("light");
+    if !light_signals.is_empty() {
+        let _ = write!(graph, ",{light_signals}");
+    }
+    graph.push_str(LIGHT);
+    graph
+}
 
-    let gop = (video.fps * video.gop_seconds).to_string();
-    let bitrate = format!("{}k", video.bitrate_kbps);
-    let bufsize = format!("{}k", video.bitrate_kbps / 2);
+/// One output: the pad `label` encoded with the shared low-latency settings (see the module
+/// documentation), `gop` frames per GOP, FLV to `url`, each tag flushed as it is written.
+/// `rate` (e.g. `60/2`) is the frame rate to declare when it is not the source's.
+fn encode(
+    args: &mut Vec<String>,
+    label: &str,
+    rate: Option<String>,
+    gop: u32,
+    bitrate_kbps: u32,
+    url: &str,
+) {
+    let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
+    push(&["-map", label, "-fps_mode", "passthrough"]);
+    if let Some(rate) = &rate {
+        // Only the SPS (hence the catalog's framerate) learns it: passthrough keeps the stamps.
+        push(&["-r", rate]);
+    }
+    let gop = gop.to_string();
+    let bitrate = format!("{bitrate_kbps}k");
+    let bufsize = format!("{}k", bitrate_kbps / 2);
     push(&[
-        "-copyts",
-        "-fps_mode",
-        "passthrough",
         "-enc_time_base:v",
         "1:1000",
         "-c:v",
@@ -154,16 +266,14 @@ pub fn build(input: &Input, video: &Video, base_unix_micros: u64) -> Vec<String>
         &bufsize,
         "-pix_fmt",
         "yuv420p",
-        "-an",
         "-f",
         "flv",
         "-flvflags",
         "no_duration_filesize",
         "-flush_packets",
         "1",
-        "pipe:1",
+        url,
     ]);
-    args
 }
 
 /// The value following `flag` in an argument list (tests of the argument builders).
@@ -180,13 +290,45 @@ pub fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
 mod tests {
     use super::*;
 
+    fn one(input: &Input, video: &Video, base: u64) -> Vec<String> {
+        build(input, video, None, base)
+    }
+
+    fn two(input: &Input, video: &Video, base: u64) -> Vec<String> {
+        let second = Second {
+            light: Light::of(video, input.runs_at_requested_rate()),
+            url: "tcp://127.0.0.1:9/light".into(),
+        };
+        build(input, video, Some(&second), base)
+    }
+
+    /// The arguments of the output that maps `label`, up to and including its URL.
+    fn output<'a>(args: &'a [String], label: &str) -> &'a [String] {
+        let at = args
+            .windows(2)
+            .position(|w| w[0] == "-map" && w[1] == label)
+            .unwrap_or_else(|| panic!("no output maps {label}: {args:?}"));
+        let len = args[at + 2..]
+            .iter()
+            .position(|a| a == "-map")
+            .map_or(args.len() - at, |n| n + 2);
+        &args[at..at + len]
+    }
+
+    fn all_after<'a>(args: &'a [String], flag: &str) -> Vec<&'a str> {
+        args.windows(2)
+            .filter(|w| w[0] == flag)
+            .map(|w| w[1].as_str())
+            .collect()
+    }
+
     #[test]
     fn test_source_is_paced_lavfi_at_the_requested_size_and_rate() {
-        let args = build(&Input::Test, &Video::default(), 1);
+        let args = one(&Input::Test, &Video::default(), 1);
         assert!(args.contains(&"-re".to_string()));
         assert_eq!(value_after(&args, "-f"), "lavfi");
         assert_eq!(value_after(&args, "-i"), "testsrc2=size=1280x720:rate=60");
-        assert!(value_after(&args, "-vf").contains("drawtext="));
+        assert!(value_after(&args, "-filter_complex").contains("drawtext="));
     }
 
     #[test]
@@ -195,7 +337,7 @@ mod tests {
             fps: 30,
             ..Video::default()
         };
-        let args = build(&Input::Test, &video, 1);
+        let args = one(&Input::Test, &video, 1);
         assert_eq!(value_after(&args, "-g"), "60");
         assert_eq!(value_after(&args, "-keyint_min"), "60");
         assert_eq!(value_after(&args, "-bf"), "0");
@@ -204,24 +346,21 @@ mod tests {
 
     #[test]
     fn timestamps_are_capture_wall_clock_relative_to_the_base() {
-        let args = build(&Input::Test, &Video::default(), 1_700_000_000_123_456);
-        let filters = value_after(&args, "-vf");
-        assert!(filters.starts_with("settb=AVTB,setpts=RTCTIME-1700000000123456"));
+        let args = one(&Input::Test, &Video::default(), 1_700_000_000_123_456);
+        let graph = value_after(&args, "-filter_complex");
+        assert!(graph.starts_with("[0:v]settb=AVTB,setpts=RTCTIME-1700000000123456"));
         assert!(args.contains(&"-copyts".to_string()));
         assert_eq!(value_after(&args, "-fps_mode"), "passthrough");
     }
 
     #[test]
     fn output_is_flv_on_stdout_flushed_per_packet() {
-        let args = build(&Input::Test, &Video::default(), 1);
+        let args = one(&Input::Test, &Video::default(), 1);
         assert_eq!(args.last().map(String::as_str), Some("pipe:1"));
         assert_eq!(value_after(&args, "-flush_packets"), "1");
-        let formats: Vec<_> = args
-            .windows(2)
-            .filter(|w| w[0] == "-f")
-            .map(|w| w[1].as_str())
-            .collect();
-        assert_eq!(formats, ["lavfi", "flv"]);
+        assert_eq!(all_after(&args, "-f"), ["lavfi", "flv"]);
+        assert_eq!(all_after(&args, "-map"), ["[main]"]);
+        assert!(value_after(&args, "-filter_complex").ends_with("[main]"));
     }
 
     #[test]
@@ -229,7 +368,7 @@ mod tests {
         let input = Input::X11 {
             display: ":99".into(),
         };
-        let args = build(&input, &Video::default(), 1);
+        let args = one(&input, &Video::default(), 1);
         assert_eq!(value_after(&args, "-f"), "x11grab");
         assert_eq!(value_after(&args, "-i"), ":99");
         assert_eq!(value_after(&args, "-framerate"), "60");
@@ -237,47 +376,47 @@ mod tests {
             !args.contains(&"-re".to_string()),
             "devices pace themselves"
         );
-        let filters = value_after(&args, "-vf");
-        assert!(filters.starts_with("scale=1280:720:"));
-        assert!(filters.contains("force_divisible_by=2"));
-        assert!(!filters.contains("drawtext"));
-        assert!(!filters.contains("geq="), "no pixel clock unless asked");
+        let graph = value_after(&args, "-filter_complex");
+        assert!(graph.starts_with("[0:v]scale=1280:720:"));
+        assert!(graph.contains("force_divisible_by=2"));
+        assert!(!graph.contains("drawtext"));
+        assert!(!graph.contains("geq="), "no pixel clock unless asked");
     }
 
     #[test]
     fn the_test_source_always_carries_the_pixel_clock_and_others_on_request() {
-        let test = build(&Input::Test, &Video::default(), 7);
-        assert!(value_after(&test, "-vf").contains(&pixel_clock::filter(7)));
+        let test = one(&Input::Test, &Video::default(), 7);
+        assert!(value_after(&test, "-filter_complex").contains(&pixel_clock::filter(7, "main")));
         let video = Video {
             pixel_clock: true,
             ..Video::default()
         };
-        let screen = build(
+        let screen = one(
             &Input::X11 {
                 display: ":0".into(),
             },
             &video,
             7,
         );
-        let filters = value_after(&screen, "-vf");
-        let (before, after) = filters
+        let graph = value_after(&screen, "-filter_complex");
+        let (before, after) = graph
             .split_once("setpts=RTCTIME-7")
             .expect("capture stamps");
         assert!(
-            before.starts_with("scale="),
-            "scale before the clock: {filters}"
+            before.starts_with("[0:v]scale="),
+            "scale before the clock: {graph}"
         );
         assert!(
-            after.contains(&pixel_clock::filter(7)),
-            "clock after the stamps: {filters}"
+            after.contains(&pixel_clock::filter(7, "main")),
+            "clock after the stamps: {graph}"
         );
     }
 
     #[test]
     fn files_loop_in_real_time_and_urls_and_devices_pass_through() {
-        let file = build(&Input::File("talk.mp4".into()), &Video::default(), 1);
+        let file = one(&Input::File("talk.mp4".into()), &Video::default(), 1);
         assert!(file.join(" ").contains("-stream_loop -1 -re -i talk.mp4"));
-        let url = build(
+        let url = one(
             &Input::Url("rtsp://cam/stream".into()),
             &Video::default(),
             1,
@@ -287,16 +426,99 @@ mod tests {
             !url.contains(&"-re".to_string()),
             "live streams pace themselves"
         );
-        let graph = build(&Input::Lavfi("mandelbrot".into()), &Video::default(), 1);
+        let graph = one(&Input::Lavfi("mandelbrot".into()), &Video::default(), 1);
         assert!(graph.join(" ").contains("-re -f lavfi -i mandelbrot"));
         let camera = Input::Device {
             format: "v4l2".into(),
             name: "/dev/video0".into(),
         };
         assert!(
-            build(&camera, &Video::default(), 1)
+            one(&camera, &Video::default(), 1)
                 .join(" ")
                 .contains("-f v4l2 -i /dev/video0")
         );
+    }
+
+    #[test]
+    fn the_light_rendition_is_a_second_flv_output_of_the_same_stamped_pictures() {
+        let (single, args) = (
+            one(&Input::Test, &Video::default(), 7),
+            two(&Input::Test, &Video::default(), 7),
+        );
+        assert_eq!(all_after(&args, "-map"), ["[main]", "[light]"]);
+        assert_eq!(all_after(&args, "-f"), ["lavfi", "flv", "flv"]);
+        // The main output is exactly what it is alone: FLV on stdout.
+        assert_eq!(output(&args, "[main]"), output(&single, "[main]"));
+        let light = output(&args, "[light]");
+        assert_eq!(
+            light.last().map(String::as_str),
+            Some("tcp://127.0.0.1:9/light")
+        );
+        // Same low-latency encoding; half the GOP's frames at half the rate: same 2 s, and the
+        // keyframes land on the same source frames.
+        for (flag, value) in [
+            ("-fps_mode", "passthrough"),
+            ("-r", "60/2"),
+            ("-preset", "veryfast"),
+            ("-tune", "zerolatency"),
+            ("-bf", "0"),
+            ("-g", "60"),
+            ("-keyint_min", "60"),
+            ("-sc_threshold", "0"),
+            ("-b:v", "750k"),
+            ("-f", "flv"),
+            ("-flush_packets", "1"),
+        ] {
+            assert_eq!(value_after(light, flag), value, "{flag} in {light:?}");
+        }
+        assert_eq!(value_after(&args, "-copyts"), "-map", "-copyts covers both");
+
+        // Stamped once, before the split: both renditions carry the same capture times.
+        let graph = value_after(&args, "-filter_complex");
+        assert_eq!(graph.matches("setpts=").count(), 1, "{graph}");
+        let (common, branches) = graph.split_once(",split[main_in][light_in];").expect(graph);
+        assert!(common.contains("setpts=RTCTIME-7") && common.contains("drawtext="));
+        let (main, light) = branches.split_once("[light_in]").expect(graph);
+        assert!(
+            main.starts_with("[main_in]") && main.ends_with("[main];"),
+            "{main}"
+        );
+        // Each rendition draws the test signals in its own pixels.
+        assert!(main.contains(&pixel_clock::filter(7, "main")));
+        assert!(main.contains(&av_sync::flash_filter(7)));
+        assert!(
+            light.starts_with(
+                "select=not(mod(n\\,2)),scale=640:360:force_original_aspect_ratio=decrease"
+            ),
+            "{light}"
+        );
+        assert!(light.contains(&pixel_clock::filter(7, "light")));
+        assert!(light.contains(&av_sync::flash_filter(7)));
+        assert!(light.ends_with("[light]"), "{light}");
+    }
+
+    #[test]
+    fn without_test_signals_the_split_feeds_the_main_output_directly() {
+        let screen = Input::X11 {
+            display: ":0".into(),
+        };
+        let args = two(&screen, &Video::default(), 7);
+        let graph = value_after(&args, "-filter_complex");
+        assert!(
+            graph.contains(",split[main][light_in];[light_in]select="),
+            "{graph}"
+        );
+        assert!(!graph.contains("geq="), "{graph}");
+    }
+
+    #[test]
+    fn a_source_of_unknown_rate_keeps_its_rate_in_the_light_rendition() {
+        let args = two(&Input::File("talk.mp4".into()), &Video::default(), 7);
+        let graph = value_after(&args, "-filter_complex");
+        assert!(!graph.contains("select="), "{graph}");
+        assert!(graph.contains("[light_in]scale=640:360:"), "{graph}");
+        let light = output(&args, "[light]");
+        assert!(!light.contains(&"-r".to_string()), "{light:?}");
+        assert_eq!(value_after(light, "-g"), "120");
     }
 }

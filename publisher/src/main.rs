@@ -1,8 +1,9 @@
 //! `publisher`: capture with ffmpeg, publish over Media over QUIC.
 //!
-//! ffmpeg writes FLV to a pipe; moq-mux imports it into a hang broadcast as it arrives; moq-tokio
-//! keeps that broadcast published on the relay, reconnecting when needed. A status line shows the
-//! state, frame rate, bitrate, frames sent and ingest latency. The sound comes from a second ffmpeg
+//! ffmpeg writes FLV to a pipe (and a lighter second rendition of the same pictures to a loopback
+//! socket); moq-mux imports each into a hang broadcast as it arrives; moq-tokio keeps that
+//! broadcast published on the relay, reconnecting when needed. A status line shows the state,
+//! frame rate, bitrate, frames sent and ingest latency. The sound comes from a second ffmpeg
 //! writing MPEG-TS to another pipe, imported into the same broadcast on the same clock, so audio
 //! can never hold back or break the video.
 
@@ -15,10 +16,13 @@ mod cli;
 mod ffmpeg;
 mod ffmpeg_args;
 mod flv_tags;
+mod ladder;
+mod loopback;
 mod pixel_clock;
 mod session;
 mod status;
 mod ts_pes;
+mod video;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -30,7 +34,8 @@ use clap::Parser;
 use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::{Args, Source};
-use crate::status::{AudioMeter, AudioState, Meter, State};
+use crate::ladder::Light;
+use crate::status::{AudioMeter, AudioState, LightReport, State};
 
 #[tokio::main]
 async fn main() {
@@ -93,11 +98,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         ),
     };
+    let light = (args.renditions > 1 && !args.no_video)
+        .then(|| Light::of(&video, input.runs_at_requested_rate()));
     let picture = match args.no_video {
         true => "no video".to_string(),
         false => format!(
-            "{}x{} {} fps, {} kb/s H.264",
-            video.width, video.height, video.fps, video.bitrate_kbps
+            "{}x{} {} fps, {} kb/s H.264{}",
+            video.width,
+            video.height,
+            video.fps,
+            video.bitrate_kbps,
+            light.map(|light| format!(" + {light}")).unwrap_or_default()
         ),
     };
     eprintln!(
@@ -126,26 +137,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
 
-    let meter = Arc::new(Mutex::new(Meter::default()));
-    // The video pipeline: ffmpeg writing FLV, and the thread importing it.
-    let mut video_pipeline = None;
-    if !args.no_video {
-        let ffmpeg_args = ffmpeg_args::build(&input, &video, broadcast.base_unix_micros);
-        let (ffmpeg, flv) = ffmpeg::Ffmpeg::spawn(&args.ffmpeg, &ffmpeg_args, "ffmpeg")?;
-        let (ingest_done, ingested) = tokio::sync::oneshot::channel();
-        let (broadcast, meter) = (broadcast.clone(), meter.clone());
-        std::thread::Builder::new()
-            .name("ingest".into())
-            .spawn(move || {
-                let _ = ingest_done.send(broadcast.ingest(flv, meter));
-            })
-            .context("starting the ingest thread")?;
-        video_pipeline = Some((ffmpeg, ingested));
-    }
-    let kill_video = |pipeline: &mut Option<(ffmpeg::Ffmpeg, _)>| {
-        if let Some((ffmpeg, _)) = pipeline.as_mut() {
-            ffmpeg.kill();
-        }
+    let meters = video::Meters::default();
+    let mut video_job = match args.no_video {
+        true => None,
+        false => Some(video::Job::start(
+            &args.ffmpeg,
+            &input,
+            &video,
+            light,
+            &broadcast,
+            &meters,
+        )?),
     };
 
     let state = Arc::new(Mutex::new(State::Connecting));
@@ -163,7 +165,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = ticker.tick() => {
                 ticks += 1;
                 let state = *state.lock().unwrap_or_else(|p| p.into_inner());
-                let report = meter.lock().unwrap_or_else(|p| p.into_inner()).report(unix_millis(), state);
+                let now = unix_millis();
+                let mut report = meters.main.lock().unwrap_or_else(|p| p.into_inner()).report(now, state).to_string();
+                if light.is_some() {
+                    let light = meters.light.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
+                    report = format!("{report}  {}", LightReport(light));
+                }
                 let sound = audio_meter.lock().unwrap_or_else(|p| p.into_inner()).report();
                 let report = format!("{report}  {sound}");
                 if interactive {
@@ -172,30 +179,19 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     eprintln!("publisher: {report}");
                 }
             }
-            res = video_ended(&mut video_pipeline) => {
-                let err = match res {
-                    Ok(Ok(())) => match video_pipeline.take() {
-                        Some((ffmpeg, _)) => ffmpeg.finish(),
-                        None => anyhow::anyhow!("the video ended"),
-                    },
-                    Ok(Err(err)) => { kill_video(&mut video_pipeline); err }
-                    Err(_) => { kill_video(&mut video_pipeline); anyhow::anyhow!("the ingest thread died") }
-                };
-                break Err(err);
-            }
-            Some(err) = audio_failed.recv() => {
-                kill_video(&mut video_pipeline);
-                break Err(err);
-            }
+            why = video_stopped(&mut video_job) => break Err(why),
+            Some(err) = audio_failed.recv() => break Err(err),
             res = tokio::signal::ctrl_c() => {
                 res.context("waiting for Ctrl-C")?;
-                kill_video(&mut video_pipeline);
                 break Ok(());
             }
         }
     };
     if interactive {
         eprintln!();
+    }
+    if let Some(job) = &mut video_job {
+        job.kill();
     }
     if let Some(audio) = &audio {
         audio.stop();
@@ -205,18 +201,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// The video ingest's outcome, or never without video.
-async fn video_ended(
-    pipeline: &mut Option<(ffmpeg::Ffmpeg, VideoIngest)>,
-) -> Result<anyhow::Result<()>, tokio::sync::oneshot::error::RecvError> {
-    match pipeline.as_mut() {
-        Some((_, ingested)) => ingested.await,
+/// Why the video stopped, or never without video.
+async fn video_stopped(job: &mut Option<video::Job>) -> anyhow::Error {
+    match job {
+        Some(job) => job.stopped().await,
         None => std::future::pending().await,
     }
 }
-
-/// How the ingest thread reports the end of the video.
-type VideoIngest = tokio::sync::oneshot::Receiver<anyhow::Result<()>>;
 
 /// Where the sound comes from, if anywhere: `--audio-device` for any source; otherwise the test
 /// tone for the test source, the default device for the screen, a file's or stream's own audio,

@@ -16,16 +16,18 @@ pub const BLOCK: u32 = 16;
 ///
 /// The input's timestamps must already be capture times: microseconds after `base_unix_micros`
 /// in a 1/1000000 time base (see `setpts=RTCTIME-…` in [`crate::ffmpeg_args`]). `geq` computes the
-/// blocks from the frame time `T` on a 640×16 crop, which is overlaid back in place.
-pub fn filter(base_unix_micros: u64) -> String {
+/// blocks from the frame time `T` on a 640×16 crop, which is overlaid back in place. `tag` names
+/// the fragment's internal pads, so one graph can draw the clock into several renditions. A
+/// picture narrower than 640 pixels gets the strip cut at its right edge.
+pub fn filter(base_unix_micros: u64, tag: &str) -> String {
     let width = BLOCKS * BLOCK;
     let top = BLOCKS - 1;
     format!(
-        "split[clock_main][clock_strip];\
-         [clock_strip]crop={width}:{BLOCK}:0:0,\
+        "split[{tag}_clock_main][{tag}_clock_strip];\
+         [{tag}_clock_strip]crop=w=min({width}\\,iw):h={BLOCK}:x=0:y=0,\
          geq=lum='255*mod(floor(({base_unix_micros}+T*1000000)/1000/pow(2\\,{top}-floor(X/{BLOCK})))\\,2)'\
-         :cb=128:cr=128[clock_bits];\
-         [clock_main][clock_bits]overlay=0:0"
+         :cb=128:cr=128[{tag}_clock_bits];\
+         [{tag}_clock_main][{tag}_clock_bits]overlay=0:0"
     )
 }
 
@@ -53,7 +55,7 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_micros() as u64;
-        let graph = format!("settb=AVTB,setpts=RTCTIME-{base},{}", filter(base));
+        let graph = format!("settb=AVTB,setpts=RTCTIME-{base},{}", filter(base, "v"));
         let encoded = Command::new("ffmpeg")
             .args([
                 "-hide_banner",
@@ -120,8 +122,11 @@ mod tests {
 
     #[test]
     fn strip_covers_forty_sixteen_pixel_blocks_from_the_corner() {
-        let filter = filter(1_700_000_000_000_000);
-        assert!(filter.contains("crop=640:16:0:0"), "{filter}");
+        let filter = filter(1_700_000_000_000_000, "v");
+        assert!(
+            filter.contains("crop=w=min(640\\,iw):h=16:x=0:y=0"),
+            "{filter}"
+        );
         assert!(filter.contains("overlay=0:0"), "{filter}");
         assert!(filter.contains("1700000000000000+T*1000000"), "{filter}");
         assert!(filter.contains("pow(2\\,39-floor(X/16))"), "{filter}");

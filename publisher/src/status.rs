@@ -110,6 +110,25 @@ impl fmt::Display for Report {
     }
 }
 
+/// The light rendition's part of the status line, in the audio's style: its median ingest
+/// latency, rate and bitrate (`light 3 ms 30.0 fps 0.75 Mb/s`), or that no frame came.
+pub struct LightReport(pub Report);
+
+impl fmt::Display for LightReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Report {
+            fps,
+            kbps,
+            ingest_ms,
+            ..
+        } = self.0;
+        match ingest_ms {
+            Some(ms) => write!(f, "light {ms:.0} ms {fps:.1} fps {:.2} Mb/s", kbps / 1000.0),
+            None => f.write_str("light stalled"),
+        }
+    }
+}
+
 /// What the audio is doing right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AudioState {
@@ -241,6 +260,18 @@ mod tests {
                 && line.contains("ingest 5.0 ms"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn the_light_rendition_shows_latency_rate_and_bitrate_or_that_it_stalled() {
+        let mut meter = Meter::default();
+        for i in 0..30u64 {
+            meter.frame(1000 + i * 1000 / 30, 3125, Some(3.0));
+        }
+        let report = LightReport(meter.report(2000, State::Live));
+        assert_eq!(report.to_string(), "light 3 ms 30.0 fps 0.75 Mb/s");
+        let idle = LightReport(meter.report(3000, State::Live));
+        assert_eq!(idle.to_string(), "light stalled");
     }
 
     #[test]

@@ -3,9 +3,13 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
-use support::{Publisher, Xvfb, catalog_where, receive, receive_audio, receive_av, start_relay};
+use support::{
+    Publisher, Xvfb, catalog_where, receive, receive_audio, receive_av, receive_renditions,
+    start_relay,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn test_source_arrives_as_live_h264_with_a_keyframe_at_every_group_start()
@@ -57,10 +61,134 @@ async fn screen_source_captures_an_x11_display() -> anyhow::Result<()> {
     let received =
         tokio::time::timeout(Duration::from_secs(40), receive(&url, "desk", 60)).await??;
     let video = received.video();
-    // 1024x768 fitted into 1280x720, aspect kept.
+    // 1024x768 fitted into 1280x720, aspect kept; the light rendition into 640x360.
     assert_eq!(
         (video.coded_width, video.coded_height),
         (Some(960), Some(720))
+    );
+    let sizes: Vec<_> = received
+        .catalog
+        .video
+        .ranked()
+        .map(|(_, v)| (v.coded_width, v.coded_height))
+        .collect();
+    assert_eq!(
+        sizes,
+        [(Some(960), Some(720)), (Some(480), Some(360))],
+        "{:?}",
+        received.catalog
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyframes()
+-> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&["--name", "ladder", "--url", &url, "--no-audio"])?;
+
+    let received = receive_renditions(&url, "ladder", 2, Duration::from_millis(4500)).await?;
+    eprintln!("catalog: {}", received.catalog.to_json_pretty()?);
+    let [
+        (main_track, main, main_frames),
+        (light_track, light, light_frames),
+    ] = &received.renditions[..]
+    else {
+        panic!("two renditions");
+    };
+    assert_ne!(main_track, light_track);
+    let shape = |v: &hang::catalog::VideoConfig| (v.coded_width, v.coded_height, v.framerate);
+    assert_eq!(shape(main), (Some(1280), Some(720), Some(60.0)));
+    assert_eq!(shape(light), (Some(640), Some(360), Some(30.0)));
+    assert!(
+        light.codec.to_string().starts_with("avc1."),
+        "{}",
+        light.codec
+    );
+    assert!(
+        light_frames.len() >= 90,
+        "{} light frames in 4.5 s",
+        light_frames.len()
+    );
+    assert!(
+        main_frames.len() >= 180,
+        "{} main frames",
+        main_frames.len()
+    );
+
+    // Light frames are main frames (the same capture times, one in two), keyframes included.
+    // Frames a slow reader lost at a group's end may be missing from either side.
+    let main_times: HashMap<u64, bool> = main_frames.iter().copied().collect();
+    let (first, last) = (main_frames[0].0, main_frames[main_frames.len() - 1].0);
+    let overlap: Vec<(u64, bool)> = light_frames
+        .iter()
+        .copied()
+        .filter(|(t, _)| (first..=last).contains(t))
+        .collect();
+    let matched: Vec<(u64, bool)> = overlap
+        .iter()
+        .copied()
+        .filter(|(t, _)| main_times.contains_key(t))
+        .collect();
+    assert!(
+        overlap.len() >= 60,
+        "{} light frames overlap",
+        overlap.len()
+    );
+    assert!(
+        matched.len() * 10 >= overlap.len() * 9,
+        "only {} of {} light frames have a main frame's timestamp",
+        matched.len(),
+        overlap.len()
+    );
+    for (t, key) in &matched {
+        assert_eq!(
+            *key, main_times[t],
+            "keyframe in one rendition only, at {t} µs"
+        );
+    }
+    assert!(
+        matched.iter().any(|(_, key)| *key),
+        "no keyframe while both were read"
+    );
+    let mut steps: Vec<u64> = light_frames
+        .windows(2)
+        .map(|w| w[1].0.saturating_sub(w[0].0))
+        .collect();
+    steps.sort();
+    let median = steps[steps.len() / 2];
+    assert!(
+        (30_000..=37_000).contains(&median),
+        "light frames every {median} µs"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_rendition_on_request() -> anyhow::Result<()> {
+    let relay = start_relay().await?;
+    let url = format!("http://localhost:{}/anon", relay.quic.port());
+    let _publisher = Publisher::start(&[
+        "--name",
+        "single",
+        "--url",
+        &url,
+        "--no-audio",
+        "--renditions",
+        "1",
+    ])?;
+    let received = receive(&url, "single", 30).await?;
+    assert_eq!(
+        received.catalog.video.renditions.len(),
+        1,
+        "{:?}",
+        received.catalog
+    );
+    let video = received.video();
+    assert_eq!(
+        (video.coded_width, video.coded_height),
+        (Some(1280), Some(720))
     );
     Ok(())
 }

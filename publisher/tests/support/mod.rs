@@ -7,7 +7,7 @@ mod xvfb;
 
 use std::process::{Child, Command, Stdio};
 
-pub use subscriber::{catalog_where, receive, receive_audio, receive_av};
+pub use subscriber::{catalog_where, receive, receive_audio, receive_av, receive_renditions};
 pub use xvfb::Xvfb;
 
 pub async fn start_relay() -> anyhow::Result<relay::Running> {

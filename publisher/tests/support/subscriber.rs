@@ -12,19 +12,22 @@ pub struct Received {
 }
 
 impl Received {
-    /// The broadcast's (only) video rendition.
+    /// The broadcast's best video rendition (the one that was read).
     pub fn video(&self) -> &hang::catalog::VideoConfig {
-        self.catalog
-            .video
-            .renditions
-            .values()
-            .next()
+        best_video(&self.catalog)
             .expect("receive checked there is a video rendition")
+            .1
     }
 }
 
-/// Connect to `url`, wait for broadcast `name`, and read `want` video frames, checking on the way
-/// that timestamps increase and that every group starts with a keyframe (and only there).
+/// The video rendition a viewer plays by default: the largest picture, then the highest bitrate.
+fn best_video(catalog: &hang::Catalog) -> Option<(&String, &hang::catalog::VideoConfig)> {
+    catalog.video.ranked().next()
+}
+
+/// Connect to `url`, wait for broadcast `name`, and read `want` frames of its best video
+/// rendition, checking on the way that timestamps increase and that every group starts with a
+/// keyframe (and only there).
 pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Received> {
     let (_connection, broadcast) = open(url, name).await?;
     receive_video(&broadcast, want).await
@@ -66,12 +69,9 @@ async fn receive_video(
     want: usize,
 ) -> anyhow::Result<Received> {
     let catalog = read_catalog(broadcast).await?;
-    let track_name = catalog
-        .video
-        .renditions
-        .keys()
-        .next()
+    let track_name = best_video(&catalog)
         .context("the catalog has no video rendition")?
+        .0
         .clone();
     let mut track = broadcast.track(&track_name)?.subscribe(None).await?;
     let (mut frames, mut groups) = (0, 0);
@@ -195,7 +195,7 @@ pub async fn receive_av(url: &str, name: &str, duration: Duration) -> anyhow::Re
     })
     .await?;
     let audio_track = catalog.audio.renditions.keys().next().unwrap().clone();
-    let video_track = catalog.video.renditions.keys().next().unwrap().clone();
+    let video_track = best_video(&catalog).unwrap().0.clone();
     let audio = read_timed(&broadcast, &audio_track, duration);
     let video = read_timed(&broadcast, &video_track, duration);
     let (audio, video) = tokio::join!(audio, video);
@@ -211,16 +211,82 @@ async fn read_timed(
     name: &str,
     duration: Duration,
 ) -> anyhow::Result<Timed> {
+    let mut timed = Vec::new();
+    read_track(broadcast, name, duration, |timestamp, _| {
+        timed.push((timestamp, unix_micros()))
+    })
+    .await?;
+    Ok(timed)
+}
+
+/// Frames of a video track as (timestamp µs, whether it starts its group with a keyframe).
+pub type Keyed = Vec<(u64, bool)>;
+
+/// What was read from each of a broadcast's video renditions.
+pub struct ReceivedRenditions {
+    /// The first catalog that listed them all.
+    pub catalog: hang::Catalog,
+    /// Track name, configuration and frames of each rendition, best first (as viewers rank them).
+    pub renditions: Vec<(String, hang::catalog::VideoConfig, Keyed)>,
+}
+
+/// Connect, wait for a catalog with `count` video renditions, then read all of them for
+/// `duration` at once (at the live edge).
+pub async fn receive_renditions(
+    url: &str,
+    name: &str,
+    count: usize,
+    duration: Duration,
+) -> anyhow::Result<ReceivedRenditions> {
+    let (_connection, broadcast) = open(url, name).await?;
+    let catalog = first_catalog(&broadcast, |c| c.video.renditions.len() == count).await?;
+    let mut reads = tokio::task::JoinSet::new();
+    for (index, (track, _)) in catalog.video.ranked().enumerate() {
+        let (broadcast, track) = (broadcast.clone(), track.clone());
+        reads.spawn(async move {
+            let mut keyed = Vec::new();
+            read_track(&broadcast, &track, duration, |timestamp, key| {
+                keyed.push((timestamp, key))
+            })
+            .await
+            .map(|()| (index, keyed))
+        });
+    }
+    let mut frames = vec![Vec::new(); count];
+    while let Some(read) = reads.join_next().await {
+        let (index, keyed) = read??;
+        frames[index] = keyed;
+    }
+    let renditions = catalog
+        .video
+        .ranked()
+        .zip(frames)
+        .map(|((track, config), keyed)| (track.clone(), config.clone(), keyed))
+        .collect();
+    Ok(ReceivedRenditions {
+        catalog,
+        renditions,
+    })
+}
+
+/// Read track `name` for `duration`, calling `on_frame(timestamp µs, keyframe)` for each
+/// non-empty frame; a keyframe is a group's first frame holding an IDR slice.
+async fn read_track(
+    broadcast: &moq_net::broadcast::Consumer,
+    name: &str,
+    duration: Duration,
+    mut on_frame: impl FnMut(u64, bool),
+) -> anyhow::Result<()> {
     // The default budget (max age 0) abandons a group as soon as a newer one lands; with a group
     // per 10 ms audio packet any reordering would drop packets, so tolerate 200 ms of it.
     let budget = moq_net::track::Subscription::default().with_max_age(Duration::from_millis(200));
     let mut track = broadcast.track(name)?.subscribe(budget).await?;
-    let mut timed = Vec::new();
     let read = tokio::time::timeout(duration, async {
         loop {
             let Some(mut group) = track.recv_group().await? else {
                 return anyhow::Ok(());
             };
+            let mut first = true;
             loop {
                 let frame = match group.read_frame().await {
                     Ok(Some(frame)) => frame,
@@ -229,7 +295,9 @@ async fn read_timed(
                 };
                 let frame = hang::container::Frame::decode(frame.payload)?;
                 if !frame.payload.is_empty() {
-                    timed.push((frame.timestamp.as_micros() as u64, unix_micros()));
+                    let key = first && has_idr(&frame.payload);
+                    on_frame(frame.timestamp.as_micros() as u64, key);
+                    first = false;
                 }
             }
         }
@@ -237,7 +305,7 @@ async fn read_timed(
     .await;
     match read {
         Ok(Err(err)) => Err(err.context(format!("reading {name}"))),
-        _ => Ok(timed),
+        _ => Ok(()),
     }
 }
 
