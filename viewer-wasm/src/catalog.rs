@@ -242,6 +242,12 @@ impl Rendition {
         )
     }
 
+    /// What decoding it costs relative to other renditions: pixels × frame rate (30 fps when
+    /// the catalog does not say).
+    pub fn decode_cost(&self) -> f64 {
+        self.area().max(1) as f64 * self.framerate.filter(|fps| *fps > 0.0).unwrap_or(30.0)
+    }
+
     fn area(&self) -> u64 {
         u64::from(self.coded_width.unwrap_or(0)) * u64::from(self.coded_height.unwrap_or(0))
     }
@@ -327,6 +333,20 @@ mod tests {
             catalog.clock,
             Some(Clock::new(186_000_000_000_000, 1_000_000).expect("clock"))
         );
+    }
+
+    #[test]
+    fn decode_cost_is_pixels_times_frame_rate() {
+        let catalog: Catalog = serde_json::from_str(
+            r#"{"video":{"renditions":{
+                "main": {"codec":"avc1.640020","codedWidth":1280,"codedHeight":720,"framerate":60},
+                "light": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}
+            }}}"#,
+        )
+        .expect("parses");
+        let ranked = catalog.ranked_video();
+        assert_eq!(ranked[0].1.decode_cost(), 1280.0 * 720.0 * 60.0);
+        assert_eq!(ranked[1].1.decode_cost(), 640.0 * 360.0 * 30.0);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Picks the video rendition to play from what the browser says it can decode: the best-ranked
-//! rendition it decodes in hardware, else the best it decodes at all; and, when there is none,
-//! says why in one line for the page to show.
+//! Picks the video rendition to start on from what the browser says it can decode: the
+//! best-ranked rendition it decodes in hardware, else the best it decodes at all; lists the
+//! renditions the player may switch between (every one the browser decodes, in rank order);
+//! and, when there is none, says why in one line for the page to show.
 
 use crate::catalog::Rendition;
 
@@ -55,6 +56,30 @@ pub fn choose(verdicts: &[Verdict]) -> Option<Choice> {
                 acceleration,
             })
         })
+}
+
+/// The renditions the player may switch between, in rank order, each with how to configure
+/// its decoder (hardware where the browser has it), and which of them to start on (see
+/// [`choose`]). `None` when nothing is playable.
+pub fn ladder(verdicts: &[Verdict]) -> Option<(Vec<Choice>, usize)> {
+    let start = choose(verdicts)?;
+    let rungs: Vec<Choice> = verdicts
+        .iter()
+        .enumerate()
+        .filter_map(|(index, verdict)| match verdict {
+            Verdict::Browser { hardware: true, .. } => Some(Choice {
+                index,
+                acceleration: Acceleration::PreferHardware,
+            }),
+            Verdict::Browser { software: true, .. } => Some(Choice {
+                index,
+                acceleration: Acceleration::NoPreference,
+            }),
+            _ => None,
+        })
+        .collect();
+    let at = rungs.iter().position(|rung| rung.index == start.index)?;
+    Some((rungs, at))
 }
 
 /// The message for a catalog with nothing playable, naming each rendition and why.
@@ -139,6 +164,33 @@ mod tests {
             "undecodable catalog: no playable video rendition: hevc (hev1.1.6.L93.B0 1920x1080): \
              this browser cannot decode it; frag (avc1.640028): container \"cmaf\" is not supported"
         );
+    }
+
+    #[test]
+    fn the_ladder_is_every_decodable_rendition_in_rank_order() {
+        let verdicts = [
+            browser(false, true),
+            Verdict::Unplayable("cmaf".into()),
+            browser(true, true),
+            browser(false, false),
+        ];
+        let (rungs, start) = ladder(&verdicts).expect("playable");
+        assert_eq!(
+            rungs,
+            [
+                Choice {
+                    index: 0,
+                    acceleration: Acceleration::NoPreference
+                },
+                Choice {
+                    index: 2,
+                    acceleration: Acceleration::PreferHardware
+                }
+            ]
+        );
+        // Hardware first: start on the lighter rendition the hardware decodes.
+        assert_eq!(start, 1);
+        assert_eq!(ladder(&[browser(false, false)]), None);
     }
 
     #[test]

@@ -34,10 +34,14 @@ const MAX_QUEUED: usize = 240;
 /// What [`Scheduler::next_step`] decided.
 #[derive(Debug, PartialEq)]
 pub enum Next<P> {
+    /// Configure the decoder for this rendition (a keyframe of it comes next).
+    Configure(usize),
     /// Hand this to the decoder.
     Decode(Encoded<P>),
-    /// These frames were skipped without decoding (behind, or waiting for a keyframe).
+    /// These frames were skipped without decoding, waiting for a keyframe.
     Skipped(u64),
+    /// These frames were skipped to jump to a newer keyframe: decoding was too far behind.
+    Jumped(u64),
 }
 
 /// Frames received and not yet decoded, and how far the decoder is behind.
@@ -52,6 +56,8 @@ pub struct Scheduler<P> {
     awaiting_keyframe: bool,
     newest_received_us: Option<f64>,
     newest_decoded_us: Option<f64>,
+    /// The rendition the decoder is configured for.
+    configured: Option<usize>,
 }
 
 impl<P> Default for Scheduler<P> {
@@ -63,11 +69,20 @@ impl<P> Default for Scheduler<P> {
             awaiting_keyframe: true,
             newest_received_us: None,
             newest_decoded_us: None,
+            configured: None,
         }
     }
 }
 
 impl<P> Scheduler<P> {
+    /// A scheduler for a decoder already configured for `rendition`.
+    pub fn configured_for(rendition: usize) -> Self {
+        Self {
+            configured: Some(rendition),
+            ..Self::default()
+        }
+    }
+
     /// A frame arrived. Returns how many old frames were dropped to bound the queue.
     pub fn push(&mut self, frame: Encoded<P>) -> u64 {
         let newest = self.newest_received_us.unwrap_or(f64::MIN);
@@ -80,6 +95,23 @@ impl<P> Scheduler<P> {
             self.awaiting_keyframe = true;
         }
         dropped
+    }
+
+    /// Whether decoding has already passed `timestamp_us`.
+    pub fn decoded_past(&self, timestamp_us: f64) -> bool {
+        self.newest_decoded_us
+            .is_some_and(|decoded| decoded >= timestamp_us)
+    }
+
+    /// Switch to another rendition at its keyframe `keyframe` (which decoding has not passed):
+    /// what is queued at or after its time is dropped, since the new rendition shows that.
+    /// Returns how many were dropped.
+    pub fn switch(&mut self, keyframe: Encoded<P>) -> u64 {
+        let before = self.queue.len();
+        let at = keyframe.timestamp_us;
+        self.queue.retain(|frame| frame.timestamp_us < at);
+        let dropped = (before - self.queue.len()) as u64;
+        dropped + self.push(keyframe)
     }
 
     /// The decoder took chunks: `decode_queue` is its `decodeQueueSize` now.
@@ -110,9 +142,10 @@ impl<P> Scheduler<P> {
 
     /// The next thing to do, or `None` while the decoder is full or nothing is waiting.
     pub fn next_step(&mut self) -> Option<Next<P>> {
+        let jump = !self.awaiting_keyframe && self.lag_ms() > JUMP_BUDGET_MS;
         let skip_to = if self.awaiting_keyframe {
             self.queue.iter().position(|frame| frame.keyframe)
-        } else if self.lag_ms() > JUMP_BUDGET_MS {
+        } else if jump {
             // The newest keyframe beyond the front: the next group boundary worth jumping to.
             self.queue
                 .iter()
@@ -124,7 +157,12 @@ impl<P> Scheduler<P> {
         match skip_to {
             Some(at) if at > 0 => {
                 self.queue.drain(..at);
-                return Some(Next::Skipped(at as u64));
+                let skipped = at as u64;
+                return Some(if jump {
+                    Next::Jumped(skipped)
+                } else {
+                    Next::Skipped(skipped)
+                });
             }
             None if self.awaiting_keyframe && !self.queue.is_empty() => {
                 let skipped = self.queue.len() as u64;
@@ -135,6 +173,11 @@ impl<P> Scheduler<P> {
         }
         if self.decode_queue >= DECODE_QUEUE {
             return None;
+        }
+        let rendition = self.queue.front()?.rendition;
+        if self.configured != Some(rendition) {
+            self.configured = Some(rendition);
+            return Some(Next::Configure(rendition));
         }
         let frame = self.queue.pop_front()?;
         self.awaiting_keyframe = false;
@@ -154,7 +197,10 @@ impl<P> Scheduler<P> {
     /// Playback stopped: forget everything. Returns how many frames were waiting.
     pub fn clear(&mut self) -> u64 {
         let waiting = self.queue.len() as u64;
-        *self = Self::default();
+        *self = Self {
+            configured: self.configured,
+            ..Self::default()
+        };
         waiting
     }
 }
@@ -169,7 +215,16 @@ mod tests {
         Encoded {
             timestamp_us: index as f64 * FRAME_US,
             keyframe: index.is_multiple_of(120),
+            rendition: 0,
             payload: index,
+        }
+    }
+
+    fn low(index: u64) -> Encoded<u64> {
+        Encoded {
+            rendition: 1,
+            payload: 1000 + index,
+            ..frame(index)
         }
     }
 
@@ -185,7 +240,7 @@ mod tests {
 
     #[test]
     fn waits_for_a_keyframe_then_decodes_in_order() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         scheduler.push(frame(118));
         scheduler.push(frame(119));
         assert_eq!(scheduler.next_step(), Some(Next::Skipped(2)));
@@ -196,7 +251,7 @@ mod tests {
 
     #[test]
     fn the_decoder_queue_is_bounded_and_refilled_as_it_drains() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         for index in 0..10 {
             scheduler.push(frame(index));
         }
@@ -213,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_lagging_decoder_finishes_its_group_until_the_next_keyframe_arrives() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         // Joined with a second of the group waiting: decoded through, never skipped.
         for index in 0..60 {
             scheduler.push(frame(index));
@@ -228,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_lagging_decoder_jumps_to_the_next_keyframe() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         for index in 0..60 {
             scheduler.push(frame(index));
         }
@@ -238,13 +293,13 @@ mod tests {
             scheduler.push(frame(index));
         }
         // 2 s of media behind, and group 1 has started: skip the rest of group 0.
-        assert_eq!(scheduler.next_step(), Some(Next::Skipped(116)));
+        assert_eq!(scheduler.next_step(), Some(Next::Jumped(116)));
         assert_eq!(decodes(&mut scheduler), [120]);
     }
 
     #[test]
     fn a_small_lag_never_skips() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         for index in 100..130 {
             scheduler.push(frame(index));
         }
@@ -262,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_restart_resumes_at_a_keyframe() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         for index in 0..3 {
             scheduler.push(frame(index));
         }
@@ -277,7 +332,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded() {
-        let mut scheduler = Scheduler::default();
+        let mut scheduler = Scheduler::configured_for(0);
         let dropped: u64 = (0..(MAX_QUEUED as u64 + 5))
             .map(|index| scheduler.push(frame(index)))
             .sum();
@@ -286,7 +341,35 @@ mod tests {
         // keyframe, so jump again.
         assert_eq!(scheduler.next_step(), Some(Next::Skipped(115)));
         assert_eq!(scheduler.next_step(), Some(Next::Decode(frame(120))));
-        assert_eq!(scheduler.next_step(), Some(Next::Skipped(119)));
+        assert_eq!(scheduler.next_step(), Some(Next::Jumped(119)));
         assert_eq!(decodes(&mut scheduler), [240, 241, 242]);
+    }
+
+    #[test]
+    fn a_switch_reconfigures_at_the_new_keyframe_after_the_older_frames() {
+        let mut scheduler = Scheduler::configured_for(0);
+        for index in 110..124 {
+            scheduler.push(frame(index));
+        }
+        assert_eq!(scheduler.next_step(), Some(Next::Skipped(10)));
+        assert_eq!(decodes(&mut scheduler), [120, 121, 122, 123]);
+        for index in 124..130 {
+            scheduler.push(frame(index));
+        }
+        // The light rendition's keyframe at frame 126's time: 124 and 125 still play.
+        assert_eq!(
+            scheduler.switch(Encoded {
+                keyframe: true,
+                ..low(126)
+            }),
+            4
+        );
+        for index in 0..4 {
+            scheduler.decoded((120 + index) as f64 * FRAME_US);
+        }
+        assert_eq!(scheduler.next_step(), Some(Next::Decode(frame(124))));
+        assert_eq!(scheduler.next_step(), Some(Next::Decode(frame(125))));
+        assert_eq!(scheduler.next_step(), Some(Next::Configure(1)));
+        assert_eq!(decodes(&mut scheduler), [1126]);
     }
 }

@@ -1,13 +1,17 @@
-//! The player core, free of any browser type: every video playback decision — which received
-//! frame goes to the decoder and when, what is skipped, which decoded frame is painted and
-//! which is closed — and the telemetry those decisions feed. The glue feeds it events with the
+//! The player core, free of any browser type: every video playback decision — which rendition
+//! to play and when to switch ([`ladder`]), whether a catalog update restarts playback
+//! ([`catalog_update`]), which received frame goes to the decoder and when
+//! ([`decode`]), which decoded frame is painted and which is closed ([`paint`]) — and the
+//! telemetry those decisions feed. The glue feeds it events with the
 //! time they happened (a frame read, the decoder taking a chunk, a decoded frame, an animation
 //! frame, a decoder failure) and carries out the [`Action`]s it returns, in order.
 //!
 //! `P` is an encoded frame's payload and `F` a decoded frame (`Bytes` and `VideoFrame` in the
 //! browser, plain numbers in the tests and the load simulator).
 
+pub mod catalog_update;
 pub mod decode;
+pub mod ladder;
 pub mod paint;
 #[cfg(test)]
 mod sim;
@@ -16,6 +20,7 @@ use std::collections::VecDeque;
 
 use crate::telemetry::Telemetry;
 use decode::{Next, Scheduler};
+use ladder::Ladder;
 use paint::{Offered, PaintSlot};
 
 /// One encoded video frame as read from the track.
@@ -25,12 +30,20 @@ pub struct Encoded<P> {
     pub timestamp_us: f64,
     /// The first frame of its group: decodable on its own.
     pub keyframe: bool,
+    /// Which video rendition it belongs to (an index into the ranked renditions).
+    pub rendition: usize,
     pub payload: P,
 }
 
 /// What the glue must do, in the order given.
 #[derive(Debug, PartialEq)]
 pub enum Action<P, F> {
+    /// Start reading this rendition's track and report its frames.
+    Subscribe(usize),
+    /// Stop reading this rendition's track.
+    Unsubscribe(usize),
+    /// Configure the decoder for this rendition (its keyframe is decoded next).
+    Configure(usize),
     /// Hand this chunk to the decoder.
     Decode(Encoded<P>),
     /// Draw this frame now, close it, and report [`Player::painted`].
@@ -45,6 +58,11 @@ pub struct Player<P, F> {
     pub telemetry: Telemetry,
     decode: Scheduler<P>,
     slot: PaintSlot<F>,
+    ladder: Ladder,
+    /// The rendition whose frames are decoded.
+    current: usize,
+    /// The rendition being switched to, until its first keyframe arrives.
+    pending: Option<usize>,
     actions: VecDeque<Action<P, F>>,
 }
 
@@ -52,8 +70,11 @@ impl<P, F> Default for Player<P, F> {
     fn default() -> Self {
         Self {
             telemetry: Telemetry::default(),
-            decode: Scheduler::default(),
+            decode: Scheduler::configured_for(0),
             slot: PaintSlot::default(),
+            ladder: Ladder::new(vec![1.0], 0),
+            current: 0,
+            pending: None,
             actions: VecDeque::new(),
         }
     }
@@ -65,10 +86,42 @@ impl<P, F> Player<P, F> {
         self.actions.pop_front()
     }
 
-    /// A frame was read from the video track at `now_ms` (monotonic).
+    /// Video playback starts on rendition `playing` of renditions ranked best first with
+    /// these relative decode `costs` (pixels × frame rate), with the decoder configured for
+    /// it and its track subscribed.
+    pub fn start(&mut self, costs: Vec<f64>, playing: usize) {
+        self.stop();
+        self.decode = Scheduler::configured_for(playing);
+        self.ladder = Ladder::new(costs, playing);
+        self.current = playing;
+        self.pending = None;
+    }
+
+    /// The rendition whose frames are being decoded.
+    pub fn rendition(&self) -> usize {
+        self.current
+    }
+
+    /// A frame was read from a video track at `now_ms` (monotonic).
     pub fn received(&mut self, now_ms: f64, frame: Encoded<P>) {
+        let dropped = if frame.rendition == self.current {
+            self.decode.push(frame)
+        } else if self.pending == Some(frame.rendition)
+            && frame.keyframe
+            && !self.decode.decoded_past(frame.timestamp_us)
+        {
+            // The switch happens at the new rendition's first keyframe that is still ahead of
+            // the picture: its current group starts in the past, so that is normally the next.
+            self.actions.push_back(Action::Unsubscribe(self.current));
+            self.current = frame.rendition;
+            self.pending = None;
+            self.decode.switch(frame)
+        } else {
+            // A rendition not (or not yet) played.
+            return;
+        };
         self.telemetry.received(now_ms);
-        self.telemetry.counters.dropped += self.decode.push(frame);
+        self.telemetry.counters.dropped += dropped;
         self.pump(now_ms);
     }
 
@@ -81,6 +134,7 @@ impl<P, F> Player<P, F> {
     /// The decoder output the frame stamped `timestamp_us`.
     pub fn decoded(&mut self, now_ms: f64, timestamp_us: f64, frame: F) {
         self.decode.decoded(timestamp_us);
+        self.ladder.decoded(now_ms);
         self.telemetry.decoded(timestamp_us, now_ms);
         match self.slot.offer(timestamp_us, frame) {
             Offered::Paint(frame) => self.actions.push_back(Action::Paint(frame)),
@@ -113,12 +167,14 @@ impl<P, F> Player<P, F> {
     pub fn decoder_failed(&mut self, now_ms: f64) {
         self.telemetry.counters.decoder_errors += 1;
         self.telemetry.decoder_reset();
+        self.ladder.decoder_restarted();
         self.decode.restart();
         self.pump(now_ms);
     }
 
-    /// Playback of this track stopped: forget what is queued and close the waiting frame.
+    /// Video playback stopped: forget what is queued and close the waiting frame.
     pub fn stop(&mut self) {
+        self.pending = None;
         self.telemetry.counters.dropped += self.decode.clear();
         self.telemetry.decoder_reset();
         if let Some(frame) = self.slot.discard() {
@@ -133,14 +189,35 @@ impl<P, F> Player<P, F> {
 
     /// Hand the decoder what it has room for.
     fn pump(&mut self, now_ms: f64) {
+        let mut jumped = false;
         while let Some(next) = self.decode.next_step() {
             match next {
+                Next::Configure(rendition) => self.actions.push_back(Action::Configure(rendition)),
                 Next::Decode(frame) => {
                     self.telemetry.submitted(frame.timestamp_us, now_ms);
+                    self.ladder.submitted(now_ms);
                     self.actions.push_back(Action::Decode(frame));
                 }
                 Next::Skipped(frames) => self.telemetry.counters.dropped += frames,
+                Next::Jumped(frames) => {
+                    jumped = true;
+                    self.telemetry.counters.dropped += frames;
+                }
             }
+        }
+        if let Some(to) = self.ladder.update(now_ms, self.decode.lag_ms(), jumped) {
+            self.switch_to(to);
+        }
+    }
+
+    /// Subscribe to rendition `to`; the switch happens at its first keyframe.
+    fn switch_to(&mut self, to: usize) {
+        if let Some(pending) = self.pending.take() {
+            self.actions.push_back(Action::Unsubscribe(pending));
+        }
+        if to != self.current {
+            self.pending = Some(to);
+            self.actions.push_back(Action::Subscribe(to));
         }
     }
 }

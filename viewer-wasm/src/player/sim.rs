@@ -34,6 +34,16 @@ pub struct Scenario {
     /// Page-thread time each event handler costs, and each paint.
     pub handler_ms: f64,
     pub paint_ms: f64,
+    /// A second, lighter rendition: every `every`-th frame, at `cost` times the decode time.
+    pub light: Option<Light>,
+    /// What a person sees is measured from here on (ms).
+    pub measure_from_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Light {
+    pub every: u64,
+    pub cost: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -63,6 +73,8 @@ impl Default for Scenario {
             page_busy: None,
             handler_ms: 0.2,
             paint_ms: 1.0,
+            light: None,
+            measure_from_ms: 1000.0,
         }
     }
 }
@@ -78,28 +90,46 @@ pub struct Outcome {
     /// Delta frames decoded without their reference.
     pub corrupt: u32,
     pub dropped: u64,
+    /// The rendition decoded at the end.
+    pub rendition: usize,
 }
 
 const STEP_MS: f64 = 0.25;
-const WARM_UP_MS: f64 = 1000.0;
 const VSYNC_MS: f64 = 1000.0 / 60.0;
+
+/// A frame of one rendition: (rendition, index of its capture instant).
+type Frame = (usize, u64);
 
 #[derive(Debug)]
 enum Task {
-    Read(u64),
+    Read(Frame),
     Dequeued,
-    Output(u64),
+    Output(Frame),
     AnimationFrame,
 }
 
-/// The decoder thread: a FIFO of chunks, one decoding at a time.
+/// What the decoder works through, in order.
+#[derive(Debug)]
+enum Job {
+    Configure,
+    Decode(Frame),
+}
+
+/// The decoder thread: a FIFO of jobs, one decoding at a time.
 #[derive(Default)]
 struct DecoderThread {
-    queue: VecDeque<u64>,
-    current: Option<(u64, f64)>,
+    queue: VecDeque<Job>,
+    current: Option<(Frame, f64)>,
     /// The last frame decoded since the last keyframe, for the reference check.
-    reference: Option<u64>,
+    reference: Option<Frame>,
     corrupt: u32,
+}
+
+/// A subscribed rendition's track: the next frame it delivers, and from when.
+#[derive(Debug, Clone, Copy)]
+struct Subscribed {
+    next: u64,
+    since_ms: f64,
 }
 
 impl Scenario {
@@ -115,7 +145,22 @@ impl Scenario {
         }
     }
 
-    fn decode_ms(&self, frame: u64) -> f64 {
+    fn step(&self, rendition: usize) -> u64 {
+        match (rendition, self.light) {
+            (1, Some(light)) => light.every,
+            _ => 1,
+        }
+    }
+
+    fn decode_ms(&self, (rendition, frame): Frame) -> f64 {
+        let scale = match (rendition, self.light) {
+            (1, Some(light)) => light.cost,
+            _ => 1.0,
+        };
+        scale * self.frame_decode_ms(frame)
+    }
+
+    fn frame_decode_ms(&self, frame: u64) -> f64 {
         let base = if frame.is_multiple_of(self.gop) {
             self.key_ms
         } else {
@@ -135,10 +180,21 @@ impl Scenario {
 
     /// Play the scenario through the real player.
     pub fn run(&self) -> Outcome {
-        let mut player: Player<u64, u64> = Player::default();
+        let mut player: Player<(), Frame> = Player::default();
+        let costs = match self.light {
+            Some(light) => vec![1.0, light.cost / light.every as f64],
+            None => vec![1.0],
+        };
+        player.start(costs, 0);
         let frames = (self.seconds * self.fps) as u64;
         let end_ms = self.seconds * 1000.0;
-        let mut next_arrival = 0u64;
+        let mut tracks: [Option<Subscribed>; 2] = [
+            Some(Subscribed {
+                next: 0,
+                since_ms: 0.0,
+            }),
+            None,
+        ];
         let mut decoder = DecoderThread::default();
         let mut tasks: VecDeque<Task> = VecDeque::new();
         let mut page_free_at = 0.0;
@@ -149,9 +205,17 @@ impl Scenario {
 
         let mut t = 0.0;
         while t < end_ms {
-            while next_arrival < frames && self.arrival_ms(next_arrival) <= t {
-                tasks.push_back(Task::Read(next_arrival));
-                next_arrival += 1;
+            for (rendition, track) in tracks.iter_mut().enumerate() {
+                while let Some(sub) = track
+                    && sub.next < frames
+                    && self
+                        .arrival_ms(sub.next)
+                        .max(sub.since_ms + self.network_ms)
+                        <= t
+                {
+                    tasks.push_back(Task::Read((rendition, sub.next)));
+                    sub.next += self.step(rendition);
+                }
             }
             if let Some((frame, done)) = decoder.current
                 && done <= t
@@ -159,12 +223,17 @@ impl Scenario {
                 decoder.current = None;
                 tasks.push_back(Task::Output(frame));
             }
-            if decoder.current.is_none()
-                && let Some(frame) = decoder.queue.pop_front()
+            while decoder.current.is_none()
+                && let Some(job) = decoder.queue.pop_front()
             {
-                decoder.check_reference(frame, self.gop);
-                decoder.current = Some((frame, t + self.decode_ms(frame)));
-                tasks.push_back(Task::Dequeued);
+                match job {
+                    Job::Configure => decoder.reference = None,
+                    Job::Decode(frame) => {
+                        decoder.check_reference(frame, self.step(frame.0), self.gop);
+                        decoder.current = Some((frame, t + self.decode_ms(frame)));
+                        tasks.push_back(Task::Dequeued);
+                    }
+                }
             }
             if t >= next_vsync {
                 if let Some(frame) = painted {
@@ -182,17 +251,25 @@ impl Scenario {
             {
                 let mut cost = self.handler_ms;
                 match task {
-                    Task::Read(frame) => player.received(
+                    Task::Read((rendition, frame)) => player.received(
                         t,
                         Encoded {
                             timestamp_us: self.capture_ms(frame) * 1000.0,
                             keyframe: frame.is_multiple_of(self.gop),
-                            payload: frame,
+                            rendition,
+                            payload: (),
                         },
                     ),
-                    Task::Dequeued => player.dequeued(t, decoder.queue.len() as u32),
+                    Task::Dequeued => {
+                        let waiting = decoder
+                            .queue
+                            .iter()
+                            .filter(|job| matches!(job, Job::Decode(_)))
+                            .count();
+                        player.dequeued(t, waiting as u32)
+                    }
                     Task::Output(frame) => {
-                        player.decoded(t, self.capture_ms(frame) * 1000.0, frame)
+                        player.decoded(t, self.capture_ms(frame.1) * 1000.0, frame)
                     }
                     Task::AnimationFrame => {
                         animation_frame_pending = false;
@@ -201,8 +278,24 @@ impl Scenario {
                 }
                 while let Some(action) = player.poll_action() {
                     match action {
-                        Action::Decode(chunk) => decoder.queue.push_back(chunk.payload),
-                        Action::Paint(frame) => {
+                        Action::Subscribe(rendition) => {
+                            // The relay serves the current group from its start.
+                            let now = (t * self.fps / 1000.0) as u64;
+                            tracks[rendition] = Some(Subscribed {
+                                next: now - now % self.gop,
+                                since_ms: t,
+                            });
+                        }
+                        Action::Unsubscribe(rendition) => tracks[rendition] = None,
+                        Action::Configure(_) => decoder.queue.push_back(Job::Configure),
+                        Action::Decode(chunk) => {
+                            let frame = (
+                                chunk.rendition,
+                                (chunk.timestamp_us / 1000.0 * self.fps / 1000.0).round() as u64,
+                            );
+                            decoder.queue.push_back(Job::Decode(frame));
+                        }
+                        Action::Paint((_, frame)) => {
                             cost += self.paint_ms;
                             painted = Some(frame);
                             player.painted(self.capture_ms(frame) * 1000.0, t, (1280, 720));
@@ -214,14 +307,26 @@ impl Scenario {
             }
             t += STEP_MS;
         }
-        self.outcome(&shown, decoder.corrupt, player.telemetry.counters.dropped)
+        self.outcome(
+            &shown,
+            decoder.corrupt,
+            player.telemetry.counters.dropped,
+            player.rendition(),
+        )
     }
 
-    fn outcome(&self, shown: &[(f64, u64)], corrupt: u32, dropped: u64) -> Outcome {
-        let shown: Vec<_> = shown.iter().filter(|(t, _)| *t >= WARM_UP_MS).collect();
+    fn outcome(
+        &self,
+        shown: &[(f64, u64)],
+        corrupt: u32,
+        dropped: u64,
+        rendition: usize,
+    ) -> Outcome {
+        let from = self.measure_from_ms;
+        let shown: Vec<_> = shown.iter().filter(|(t, _)| *t >= from).collect();
         let mut latencies = Vec::new();
         let mut longest_freeze_ms: f64 = 0.0;
-        let mut changed_at = WARM_UP_MS;
+        let mut changed_at = from;
         let mut previous = None;
         for &&(t, frame) in &shown {
             if previous != Some(frame) {
@@ -231,7 +336,7 @@ impl Scenario {
                 previous = Some(frame);
             }
         }
-        let end = shown.last().map_or(WARM_UP_MS, |(t, _)| *t);
+        let end = shown.last().map_or(from, |(t, _)| *t);
         longest_freeze_ms = longest_freeze_ms.max(end - changed_at);
         latencies.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -241,25 +346,27 @@ impl Scenario {
                 .unwrap_or(f64::INFINITY)
         };
         Outcome {
-            frames_shown_per_s: latencies.len() as f64 / ((end - WARM_UP_MS) / 1000.0),
+            frames_shown_per_s: latencies.len() as f64 / ((end - from) / 1000.0),
             longest_freeze_ms,
             latency_p50_ms: at(0.5),
             latency_p95_ms: at(0.95),
             latency_max_ms: at(1.0),
             corrupt,
             dropped,
+            rendition,
         }
     }
 }
 
 impl DecoderThread {
-    /// Count a delta frame decoded without its predecessor as corrupt.
-    fn check_reference(&mut self, frame: u64, gop: u64) {
+    /// Count a delta frame decoded without its predecessor (in its rendition, since the
+    /// decoder was last configured) as corrupt.
+    fn check_reference(&mut self, (rendition, frame): Frame, step: u64, gop: u64) {
         let keyframe = frame.is_multiple_of(gop);
-        if !keyframe && self.reference != Some(frame - 1) {
+        if !keyframe && self.reference != Some((rendition, frame.wrapping_sub(step))) {
             self.corrupt += 1;
         }
-        self.reference = Some(frame);
+        self.reference = Some((rendition, frame));
     }
 }
 
@@ -368,5 +475,65 @@ mod tests {
         assert_eq!(outcome.corrupt, 0, "{outcome:?}");
         assert!(outcome.latency_max_ms < 1500.0, "{outcome:?}");
         assert!(outcome.frames_shown_per_s > 20.0, "{outcome:?}");
+    }
+
+    /// A second rendition at half the frame rate and a quarter of the pixels.
+    const LIGHT: Light = Light {
+        every: 2,
+        cost: 0.25,
+    };
+
+    #[test]
+    fn a_client_too_slow_for_the_main_rendition_steps_down_and_plays_smoothly() {
+        let outcome = Scenario {
+            delta_ms: 25.0,
+            key_ms: 60.0,
+            light: Some(LIGHT),
+            seconds: 20.0,
+            // The step down happens within the first group or two.
+            measure_from_ms: 5000.0,
+            ..busy_client()
+        }
+        .run();
+        assert_eq!(outcome.corrupt, 0, "{outcome:?}");
+        assert_eq!(outcome.rendition, 1, "{outcome:?}");
+        assert!(outcome.frames_shown_per_s > 29.0, "{outcome:?}");
+        // Two frame intervals of the 30 fps rendition.
+        assert!(
+            outcome.longest_freeze_ms <= 2.0 * 2.0 * VSYNC_MS + STEP_MS,
+            "{outcome:?}"
+        );
+        assert!(outcome.latency_p95_ms < 100.0, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_client_that_keeps_up_stays_on_the_main_rendition() {
+        let outcome = Scenario {
+            light: Some(LIGHT),
+            seconds: 30.0,
+            ..busy_client()
+        }
+        .run();
+        assert_smooth(&outcome);
+        assert_eq!(outcome.rendition, 0, "{outcome:?}");
+        assert!(outcome.frames_shown_per_s > 55.0, "{outcome:?}");
+    }
+
+    #[test]
+    fn the_switch_itself_shows_no_gap() {
+        // Measured across the switch: nothing freezes longer than the slow decoding already
+        // does before it.
+        let outcome = Scenario {
+            delta_ms: 25.0,
+            key_ms: 60.0,
+            light: Some(LIGHT),
+            seconds: 8.0,
+            measure_from_ms: 500.0,
+            ..busy_client()
+        }
+        .run();
+        assert_eq!(outcome.corrupt, 0, "{outcome:?}");
+        assert_eq!(outcome.rendition, 1, "{outcome:?}");
+        assert!(outcome.longest_freeze_ms < 150.0, "{outcome:?}");
     }
 }

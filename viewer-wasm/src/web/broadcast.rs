@@ -18,13 +18,13 @@ use super::shared::Shared;
 use super::video_track;
 use crate::audio::status::AudioState;
 use crate::catalog::{self, AudioRendition, Catalog, Rendition};
+use crate::player::catalog_update;
 use crate::selection::{self, Acceleration};
 use crate::state::Event;
 use crate::telemetry::Playing;
 
 /// Subscriber priorities, as hang orders them: the catalog preempts the media.
 const CATALOG_PRIORITY: u8 = 100;
-const VIDEO_PRIORITY: u8 = 60;
 /// Audio is small and a gap in it is heard: it goes before video.
 const AUDIO_PRIORITY: u8 = 80;
 /// How long an audio group may trail the newest one and still be delivered.
@@ -133,12 +133,20 @@ async fn play(
             }
         };
 
-        let mut video_playback = None;
-        if let Some((name, rendition, acceleration)) = &video {
-            let config = decoder::config(rendition, *acceleration);
-            let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
-            let track = subscribe(&broadcast, name, subscription).await?;
-            video_playback = Some((track, Decoder::new(shared, config)?));
+        let mut video_decoder = None;
+        if let Some(ladder) = &video {
+            let configs = ladder
+                .rungs
+                .iter()
+                .map(|(_, rendition, acceleration)| decoder::config(rendition, *acceleration))
+                .collect();
+            video_decoder = Some(Decoder::new(shared, configs, ladder.start)?);
+            shared.set_canvas_size(
+                ladder.rungs[0]
+                    .1
+                    .coded_width
+                    .zip(ladder.rungs[0].1.coded_height),
+            );
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {
@@ -157,29 +165,37 @@ async fn play(
             );
             audio_playback = Some((track, rendition.clone()));
         }
+        let starting = video.as_ref().map(VideoLadder::starting);
         let playing = Playing {
-            codec: video
-                .as_ref()
-                .map(|(_, rendition, _)| rendition.codec.as_str()),
-            size: video
-                .as_ref()
+            codec: starting.map(|(_, rendition, _)| rendition.codec.as_str()),
+            size: starting
                 .and_then(|(_, rendition, _)| rendition.coded_width.zip(rendition.coded_height)),
-            acceleration: video
-                .as_ref()
-                .map_or(Acceleration::NoPreference, |(_, _, acceleration)| {
-                    *acceleration
-                }),
+            acceleration: starting.map_or(Acceleration::NoPreference, |(_, _, acceleration)| {
+                *acceleration
+            }),
             clock: catalog.clock,
         };
         shared.telemetry().playing(playing, shared.now_ms());
 
+        let playing_video: Vec<(String, Rendition)> = video
+            .iter()
+            .flat_map(|ladder| &ladder.rungs)
+            .map(|(name, rendition, _)| (name.clone(), rendition.clone()))
+            .collect();
         let video_ends = async {
-            match video_playback.take() {
-                Some((track, decoder)) => {
-                    video_track::play(shared, track, decoder).await;
+            match (video_decoder.take(), &video) {
+                (Some(decoder), Some(ladder)) => {
+                    let names: Vec<String> =
+                        playing_video.iter().map(|(name, _)| name.clone()).collect();
+                    let costs = playing_video
+                        .iter()
+                        .map(|(_, rendition)| rendition.decode_cost())
+                        .collect();
+                    video_track::play(shared, &broadcast, &names, costs, ladder.start, decoder)
+                        .await;
                     Ok(())
                 }
-                None => pending().await,
+                _ => pending().await,
             }
         };
         let audio_ends = async {
@@ -202,28 +218,14 @@ async fn play(
                 Either::Right((update, _)) => {
                     let keep_playing = match &update {
                         Ok(Some(Ok(update))) => {
-                            let same_video = match &video {
-                                Some((name, rendition, _)) => update
-                                    .video
-                                    .renditions
-                                    .get(name)
-                                    .is_some_and(|new| rendition.plays_like(new)),
-                                None => update.ranked_video().is_empty(),
+                            let playing = catalog_update::Playing {
+                                catalog: &catalog,
+                                video: &playing_video,
+                                audio: audio
+                                    .as_ref()
+                                    .map(|(name, rendition)| (name.as_str(), rendition)),
                             };
-                            let same_audio = match (update.best_audio(), &audio) {
-                                (Some((new_name, new)), Some((name, rendition))) => {
-                                    new_name == name && rendition.plays_like(new)
-                                }
-                                (None, None) => true,
-                                // Audio that could not play stays unplayable until it changes;
-                                // audio that appears is picked up.
-                                (Some((_, new)), None) => catalog
-                                    .best_audio()
-                                    .is_some_and(|(_, old)| old.plays_like(new)),
-                                (None, Some(_)) => false,
-                            };
-                            // A new clock (a restarted publisher) re-times everything.
-                            same_video && same_audio && update.clock == catalog.clock
+                            !catalog_update::restarts(playing, update)
                         }
                         // An unreadable update: the media itself still plays.
                         Ok(Some(Err(_))) => true,
@@ -240,9 +242,10 @@ async fn play(
     }
 }
 
-/// Pick the video rendition to play: `None` when the broadcast has no video, `Err` when none
-/// of its video can be played here (and why).
-async fn choose(catalog: &Catalog) -> Result<Option<(String, Rendition, Acceleration)>, String> {
+/// The video renditions the player may switch between (ranked best first, each with its
+/// decoder configuration) and the one to start on: `None` when the broadcast has no video,
+/// `Err` when none of its video can be played here (and why).
+async fn choose(catalog: &Catalog) -> Result<Option<VideoLadder>, String> {
     let ranked = catalog.ranked_video();
     if ranked.is_empty() {
         return Ok(None);
@@ -251,16 +254,29 @@ async fn choose(catalog: &Catalog) -> Result<Option<(String, Rendition, Accelera
     for (_, rendition) in &ranked {
         verdicts.push(decoder::probe(rendition).await);
     }
-    match selection::choose(&verdicts) {
-        Some(choice) => {
+    let Some((rungs, start)) = selection::ladder(&verdicts) else {
+        return Err(selection::nothing_playable(&ranked, &verdicts));
+    };
+    let rungs = rungs
+        .into_iter()
+        .map(|choice| {
             let (name, rendition) = ranked[choice.index];
-            Ok(Some((
-                name.to_owned(),
-                rendition.clone(),
-                choice.acceleration,
-            )))
-        }
-        None => Err(selection::nothing_playable(&ranked, &verdicts)),
+            (name.to_owned(), rendition.clone(), choice.acceleration)
+        })
+        .collect();
+    Ok(Some(VideoLadder { rungs, start }))
+}
+
+/// The video renditions playback may switch between, and where it starts.
+struct VideoLadder {
+    /// Track name, rendition and decoder acceleration, ranked best first.
+    rungs: Vec<(String, Rendition, Acceleration)>,
+    start: usize,
+}
+
+impl VideoLadder {
+    fn starting(&self) -> &(String, Rendition, Acceleration) {
+        &self.rungs[self.start]
     }
 }
 

@@ -64,18 +64,27 @@ async fn supported(config: &VideoDecoderConfig) -> bool {
     }
 }
 
-/// A configured decoder whose events go to the player (see [`Shared::video`]).
+/// A configured decoder whose events go to the player (see [`Shared::video`]), with the
+/// configuration of every rendition the player may switch to.
 pub struct Decoder {
     decoder: VideoDecoder,
-    config: VideoDecoderConfig,
+    configs: Vec<VideoDecoderConfig>,
+    /// The rendition it is configured for.
+    configured: usize,
     output: Closure<dyn FnMut(VideoFrame)>,
     error: Closure<dyn FnMut(JsValue)>,
     dequeue: Closure<dyn FnMut()>,
 }
 
 impl Decoder {
-    /// Its callbacks hold `shared` weakly: the decoder lives inside it.
-    pub fn new(shared: &Rc<Shared>, config: VideoDecoderConfig) -> Result<Self, String> {
+    /// A decoder configured for rendition `start` of `configs`. Its callbacks hold `shared`
+    /// weakly: the decoder lives inside it.
+    pub fn new(
+        shared: &Rc<Shared>,
+        configs: Vec<VideoDecoderConfig>,
+        start: usize,
+    ) -> Result<Self, String> {
+        let config = configs.get(start).ok_or("no such rendition")?;
         let output = {
             let shared = Rc::downgrade(shared);
             Closure::<dyn FnMut(VideoFrame)>::new(move |frame: VideoFrame| match shared.upgrade() {
@@ -106,10 +115,11 @@ impl Decoder {
                 }
             })
         };
-        let decoder = build(&config, &output, &error, &dequeue)?;
+        let decoder = build(config, &output, &error, &dequeue)?;
         Ok(Self {
             decoder,
-            config,
+            configs,
+            configured: start,
             output,
             error,
             dequeue,
@@ -129,8 +139,18 @@ impl Decoder {
     /// keyframe).
     pub fn rebuild(&mut self) -> Result<(), String> {
         if self.is_closed() {
-            self.decoder = build(&self.config, &self.output, &self.error, &self.dequeue)?;
+            let config = &self.configs[self.configured];
+            self.decoder = build(config, &self.output, &self.error, &self.dequeue)?;
         }
+        Ok(())
+    }
+
+    /// Configure for another rendition; chunks already queued decode first, and a keyframe
+    /// of the new one must come next.
+    pub fn configure(&mut self, rendition: usize) -> Result<(), String> {
+        let config = self.configs.get(rendition).ok_or("no such rendition")?;
+        self.decoder.configure(config).map_err(describe)?;
+        self.configured = rendition;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use std::cell::{Cell, RefCell, RefMut};
 use std::rc::Rc;
 
 use bytes::Bytes;
+use futures::channel::mpsc::UnboundedSender;
 use web_sys::{Performance, VideoFrame};
 
 use super::audio_output::Speakers;
@@ -22,10 +23,19 @@ use crate::telemetry::Telemetry;
 
 pub type VideoPlayer = Player<Bytes, VideoFrame>;
 
+/// A change to the video tracks read, asked for by the player.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackRequest {
+    Subscribe(usize),
+    Unsubscribe(usize),
+}
+
 pub struct Shared {
     player: RefCell<VideoPlayer>,
     /// The video decoder while a video track plays.
     decoder: RefCell<Option<Decoder>>,
+    /// Where the player's subscription changes go while video plays.
+    track_requests: RefCell<Option<UnboundedSender<TrackRequest>>>,
     painter: RefCell<Option<Painter>>,
     closed: Cell<bool>,
     performance: Performance,
@@ -42,6 +52,7 @@ impl Shared {
         Self {
             player: RefCell::default(),
             decoder: RefCell::default(),
+            track_requests: RefCell::default(),
             painter: RefCell::default(),
             closed: Cell::new(false),
             performance,
@@ -74,10 +85,22 @@ impl Shared {
         *self.painter.borrow_mut() = Some(painter);
     }
 
+    /// The size frames are drawn at while this video plays (`None`: each at its own).
+    pub fn set_canvas_size(&self, size: Option<(u32, u32)>) {
+        if let Some(painter) = self.painter.borrow().as_ref() {
+            painter.set_size(size);
+        }
+    }
+
     /// The decoder that carries out `Decode` actions (`None` when no video track plays).
     pub fn set_decoder(&self, decoder: Option<Decoder>) {
         let previous = self.decoder.replace(decoder);
         drop(previous);
+    }
+
+    /// Where the player's `Subscribe` and `Unsubscribe` actions go (`None` when video stops).
+    pub fn set_track_requests(&self, requests: Option<UnboundedSender<TrackRequest>>) {
+        *self.track_requests.borrow_mut() = requests;
     }
 
     /// The decoder's `decodeQueueSize`, 0 when there is none.
@@ -118,9 +141,29 @@ impl Shared {
                         self.decoder_failed();
                     }
                 }
+                Action::Configure(rendition) => {
+                    let configured = match self.decoder.borrow_mut().as_mut() {
+                        Some(decoder) => decoder.configure(rendition),
+                        None => Ok(()),
+                    };
+                    if configured.is_err() {
+                        self.decoder_failed();
+                    }
+                }
+                Action::Subscribe(rendition) => self.request(TrackRequest::Subscribe(rendition)),
+                Action::Unsubscribe(rendition) => {
+                    self.request(TrackRequest::Unsubscribe(rendition))
+                }
                 Action::Paint(frame) => self.paint(frame),
                 Action::Close(frame) => frame.close(),
             }
+        }
+    }
+
+    fn request(&self, request: TrackRequest) {
+        if let Some(requests) = self.track_requests.borrow().as_ref() {
+            // The reader is gone only when video stopped, which makes the request moot.
+            let _ = requests.unbounded_send(request);
         }
     }
 

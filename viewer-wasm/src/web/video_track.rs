@@ -1,44 +1,175 @@
-//! Reads the chosen video track group by group, as fast as frames arrive, and hands each
-//! frame to the player, which decides when it is decoded (or skipped). The first frame of
-//! each group is its keyframe.
+//! Reads the video tracks the player asks for, group by group, as fast as frames arrive, and
+//! hands each frame to the player, which decides when it is decoded (or skipped) and when to
+//! switch renditions. One track is read while a rendition plays; two while the player switches
+//! to another (until the new one's keyframe). The first frame of each group is its keyframe.
 
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use moq_net::{frame, group, kio, track};
+use bytes::Bytes;
+use futures::channel::mpsc;
+use futures::future::{AbortHandle, Abortable};
+use futures::stream::{self, LocalBoxStream, SelectAll};
+use futures::{FutureExt, StreamExt};
+use moq_net::{broadcast, frame, group, kio, track};
 
 use super::decoder::Decoder;
-use super::shared::Shared;
+use super::shared::{Shared, TrackRequest};
 use crate::container;
 use crate::player::Encoded;
+
+/// Subscriber priority of video, as hang orders it: below audio and the catalog.
+pub const VIDEO_PRIORITY: u8 = 60;
 
 /// Frames handled back to back without waiting before the loop yields to the browser, so a
 /// backlog never holds the page's thread for long.
 const YIELD_EVERY: u32 = 8;
 
-/// Play `track` with `decoder` until it ends. A track that fails mid-stream is an end too:
-/// its publisher went away, and the announcements say whether the broadcast comes back.
-pub async fn play(shared: &Rc<Shared>, track: track::Subscriber, decoder: Decoder) {
-    shared.stop_video();
+/// What a track's reader yields.
+enum Read {
+    Frame(Encoded<Bytes>),
+    /// The track ended or failed: its publisher went away, or it was never there.
+    Ended(usize),
+}
+
+/// Play video from `broadcast`: the renditions named in `names` (ranked best first, with their
+/// relative decode costs), starting on `start`, decoded by `decoder` (configured for it).
+/// Returns when the rendition playing ends; the announcements say whether the broadcast comes
+/// back.
+pub async fn play(
+    shared: &Rc<Shared>,
+    broadcast: &broadcast::Consumer,
+    names: &[String],
+    costs: Vec<f64>,
+    start: usize,
+    decoder: Decoder,
+) {
+    let (requests, mut asked) = mpsc::unbounded();
     shared.set_decoder(Some(decoder));
+    shared.set_track_requests(Some(requests));
+    shared.video(|player, _| player.start(costs, start));
     let _stop = StopOnDrop(shared);
-    let mut track = track.ordered();
-    let mut reader = Reader::default();
+    let mut readers = Readers {
+        reading: SelectAll::new(),
+        abort: vec![None; names.len()],
+    };
+    let subscribe = |readers: &mut Readers, rendition: usize| {
+        let reader = frames(broadcast.clone(), names[rendition].clone(), rendition);
+        readers.add(rendition, reader);
+    };
+    subscribe(&mut readers, start);
     loop {
-        let next = track.next_group().await;
-        let mut group = match next {
-            Ok(Some(group)) => group,
-            Ok(None) | Err(_) => return,
-        };
-        // A group read from its start begins with its keyframe.
-        let mut keyframe_next = group.index() == 0;
+        futures::select! {
+            request = asked.next() => match request {
+                Some(TrackRequest::Subscribe(rendition)) if rendition < names.len() => {
+                    subscribe(&mut readers, rendition)
+                }
+                Some(TrackRequest::Unsubscribe(rendition)) => readers.remove(rendition),
+                Some(TrackRequest::Subscribe(_)) | None => {}
+            },
+            read = readers.reading.next() => match read {
+                Some(Read::Frame(frame)) => shared.video(|player, now| player.received(now, frame)),
+                Some(Read::Ended(rendition)) => {
+                    if shared.video(|player, _| player.rendition()) == rendition {
+                        return;
+                    }
+                }
+                // Only while a switch aborted every reader: cannot last.
+                None => return,
+            },
+        }
+    }
+}
+
+/// The tracks being read, each abortable.
+struct Readers {
+    reading: SelectAll<LocalBoxStream<'static, Read>>,
+    abort: Vec<Option<AbortHandle>>,
+}
+
+impl Readers {
+    fn add(&mut self, rendition: usize, reader: LocalBoxStream<'static, Read>) {
+        let (handle, registration) = AbortHandle::new_pair();
+        self.remove(rendition);
+        self.abort[rendition] = Some(handle);
+        self.reading
+            .push(Abortable::new(reader, registration).boxed_local());
+    }
+
+    fn remove(&mut self, rendition: usize) {
+        if let Some(handle) = self.abort.get_mut(rendition).and_then(Option::take) {
+            handle.abort();
+        }
+    }
+}
+
+/// The frames of rendition `rendition` (track `name`), subscribed on the first poll, then
+/// [`Read::Ended`].
+fn frames(
+    broadcast: broadcast::Consumer,
+    name: String,
+    rendition: usize,
+) -> LocalBoxStream<'static, Read> {
+    let subscribed = async move {
+        let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
+        let track = broadcast
+            .track(&name)
+            .ok()?
+            .subscribe(subscription)
+            .await
+            .ok()?;
+        Some(TrackReader {
+            track: track.ordered(),
+            group: None,
+            keyframe_next: false,
+            reader: Reader::default(),
+            rendition,
+        })
+    };
+    subscribed
+        .map(|reader| {
+            stream::unfold(reader, |reader| async move {
+                let mut reader = reader?;
+                let frame = reader.next().await?;
+                Some((Read::Frame(frame), Some(reader)))
+            })
+        })
+        .flatten_stream()
+        .chain(stream::once(async move { Read::Ended(rendition) }))
+        .boxed_local()
+}
+
+/// One subscribed track, read frame by frame across its groups.
+struct TrackReader {
+    track: track::Ordered,
+    group: Option<group::Consumer>,
+    keyframe_next: bool,
+    reader: Reader,
+    rendition: usize,
+}
+
+impl TrackReader {
+    /// The next non-empty frame, or `None` once the track ends.
+    async fn next(&mut self) -> Option<Encoded<Bytes>> {
         loop {
-            let frame = match reader.next(&mut group).await {
+            let group = match &mut self.group {
+                Some(group) => group,
+                None => {
+                    let group = self.track.next_group().await.ok()??;
+                    // A group read from its start begins with its keyframe.
+                    self.keyframe_next = group.index() == 0;
+                    self.group.insert(group)
+                }
+            };
+            let frame = match self.reader.next(group).await {
                 Ok(Some(frame)) => frame,
                 // The group is over: finished, or superseded by a newer one (`Old`), which is
                 // how a live subscription skips ahead. Take the next group.
-                Ok(None) | Err(_) => break,
+                Ok(None) | Err(_) => {
+                    self.group = None;
+                    continue;
+                }
             };
             // Empty frames occur (group ends carry one); a decoder fed an empty chunk fails.
             let Ok(header) = container::parse(&frame.payload) else {
@@ -47,12 +178,12 @@ pub async fn play(shared: &Rc<Shared>, track: track::Subscriber, decoder: Decode
             if header.payload_offset >= frame.payload.len() {
                 continue;
             }
-            let encoded = Encoded {
+            return Some(Encoded {
                 timestamp_us: header.timestamp_us as f64,
-                keyframe: std::mem::take(&mut keyframe_next),
+                keyframe: std::mem::take(&mut self.keyframe_next),
+                rendition: self.rendition,
                 payload: frame.payload.slice(header.payload_offset..),
-            };
-            shared.video(|player, now| player.received(now, encoded));
+            });
         }
     }
 }
@@ -63,6 +194,7 @@ struct StopOnDrop<'a>(&'a Shared);
 
 impl Drop for StopOnDrop<'_> {
     fn drop(&mut self) {
+        self.0.set_track_requests(None);
         self.0.set_decoder(None);
         self.0.stop_video();
     }

@@ -1,0 +1,296 @@
+//! Which video rendition to play: the best one the viewer keeps up with. Renditions are
+//! ranked best first (index 0). A viewer whose decoding stays behind steps down one rung; one
+//! that has kept up comfortably for a while probes one rung up, and waits twice as long before
+//! the next probe each time a probe fails (steps down again soon after).
+//!
+//! "Behind" is the decode lag in media time (see [`super::decode`]): more than
+//! [`STEP_DOWN_LAG_MS`] for [`STEP_DOWN_AFTER_MS`] on end, or a jump to the next keyframe
+//! (which happens only beyond the jump budget) steps down at once.
+//!
+//! A probe up needs evidence of headroom too: the decoder's busy fraction (each frame's
+//! service time, from its submission or the previous output, whichever is later, to its
+//! output) scaled by how much more the rung above costs (pixels × frame rate) must stay under
+//! [`PROBE_HEADROOM`]. Without it a viewer that cannot decode the rung above would probe,
+//! stall, and step down again every few minutes.
+
+/// Decode lag that, sustained, means the viewer cannot keep up with this rendition.
+pub const STEP_DOWN_LAG_MS: f64 = 150.0;
+pub const STEP_DOWN_AFTER_MS: f64 = 1000.0;
+
+/// Decode lag under which the viewer counts as comfortable.
+pub const CALM_LAG_MS: f64 = 50.0;
+
+/// How long a viewer must stay comfortable before the first probe up, and the longest wait.
+pub const FIRST_PROBE_MS: f64 = 10_000.0;
+pub const LONGEST_PROBE_MS: f64 = 160_000.0;
+
+/// A step down this soon after a step up means the probe failed.
+const PROBE_FAILED_WITHIN_MS: f64 = 10_000.0;
+
+/// The decoder's estimated busy fraction on the rung above must stay under this to probe.
+pub const PROBE_HEADROOM: f64 = 0.75;
+
+/// How much decoding the busy fraction covers.
+const LOAD_WINDOW_MS: f64 = 3000.0;
+
+/// Submissions remembered for the service times; beyond this the oldest is forgotten.
+const IN_FLIGHT: usize = 64;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ladder {
+    /// Relative decode cost of each rendition, ranked best first.
+    costs: Vec<f64>,
+    playing: usize,
+    load: DecodeLoad,
+    behind_since: Option<f64>,
+    calm_since: Option<f64>,
+    probe_after_ms: f64,
+    stepped_up_at: Option<f64>,
+}
+
+impl Ladder {
+    /// Renditions ranked best first with their relative decode costs, playing `playing`.
+    pub fn new(costs: Vec<f64>, playing: usize) -> Self {
+        Self {
+            costs,
+            playing,
+            load: DecodeLoad::default(),
+            behind_since: None,
+            calm_since: None,
+            probe_after_ms: FIRST_PROBE_MS,
+            stepped_up_at: None,
+        }
+    }
+
+    pub fn playing(&self) -> usize {
+        self.playing
+    }
+
+    /// A chunk went to the decoder at `now_ms`.
+    pub fn submitted(&mut self, now_ms: f64) {
+        self.load.submitted(now_ms);
+    }
+
+    /// The decoder output a frame at `now_ms`.
+    pub fn decoded(&mut self, now_ms: f64) {
+        self.load.decoded(now_ms);
+    }
+
+    /// The decoder was rebuilt or reset: nothing in flight comes out.
+    pub fn decoder_restarted(&mut self) {
+        self.load.submits.clear();
+    }
+
+    /// Whether the rung above would leave the decoder some headroom, judged by the load now.
+    fn headroom_above(&self, now_ms: f64) -> bool {
+        let (Some(&here), Some(&above)) = (
+            self.costs.get(self.playing),
+            self.playing
+                .checked_sub(1)
+                .and_then(|up| self.costs.get(up)),
+        ) else {
+            return false;
+        };
+        let scale = if here > 0.0 {
+            above / here
+        } else {
+            f64::INFINITY
+        };
+        self.load
+            .busy_fraction(now_ms)
+            .is_some_and(|busy| busy * scale < PROBE_HEADROOM)
+    }
+
+    /// The decode lag at `now_ms`, and whether the player just jumped ahead. Returns the
+    /// rendition to switch to, if any; the switch counts from now.
+    pub fn update(&mut self, now_ms: f64, lag_ms: f64, jumped: bool) -> Option<usize> {
+        if lag_ms > STEP_DOWN_LAG_MS || jumped {
+            self.calm_since = None;
+            let since = *self.behind_since.get_or_insert(now_ms);
+            let sustained = now_ms - since >= STEP_DOWN_AFTER_MS;
+            if (jumped || sustained) && self.playing + 1 < self.costs.len() {
+                if self
+                    .stepped_up_at
+                    .is_some_and(|at| now_ms - at < PROBE_FAILED_WITHIN_MS)
+                {
+                    self.probe_after_ms = (self.probe_after_ms * 2.0).min(LONGEST_PROBE_MS);
+                }
+                return Some(self.switch(self.playing + 1));
+            }
+            return None;
+        }
+        self.behind_since = None;
+        if lag_ms >= CALM_LAG_MS {
+            self.calm_since = None;
+            return None;
+        }
+        let since = *self.calm_since.get_or_insert(now_ms);
+        if self.playing > 0 && now_ms - since >= self.probe_after_ms && self.headroom_above(now_ms)
+        {
+            self.stepped_up_at = Some(now_ms);
+            return Some(self.switch(self.playing - 1));
+        }
+        None
+    }
+
+    fn switch(&mut self, to: usize) -> usize {
+        self.playing = to;
+        self.behind_since = None;
+        self.calm_since = None;
+        to
+    }
+}
+
+/// The decoder's recent service times, for its busy fraction.
+#[derive(Debug, Clone, PartialEq, Default)]
+struct DecodeLoad {
+    /// When each chunk in flight was submitted, oldest first.
+    submits: std::collections::VecDeque<f64>,
+    last_output_ms: f64,
+    /// (output time, service time) over the last [`LOAD_WINDOW_MS`].
+    served: std::collections::VecDeque<(f64, f64)>,
+    /// When the window began filling.
+    since_ms: Option<f64>,
+}
+
+impl DecodeLoad {
+    fn submitted(&mut self, now_ms: f64) {
+        if self.submits.len() == IN_FLIGHT {
+            self.submits.pop_front();
+        }
+        self.submits.push_back(now_ms);
+        self.since_ms.get_or_insert(now_ms);
+    }
+
+    fn decoded(&mut self, now_ms: f64) {
+        let Some(submitted) = self.submits.pop_front() else {
+            return;
+        };
+        let service = now_ms - submitted.max(self.last_output_ms);
+        self.last_output_ms = now_ms;
+        self.served.push_back((now_ms, service.max(0.0)));
+        while self
+            .served
+            .front()
+            .is_some_and(|&(at, _)| at < now_ms - LOAD_WINDOW_MS)
+        {
+            self.served.pop_front();
+        }
+    }
+
+    /// The fraction of the last window the decoder spent decoding, once a window has passed.
+    fn busy_fraction(&self, now_ms: f64) -> Option<f64> {
+        let since = self.since_ms?;
+        if now_ms - since < LOAD_WINDOW_MS {
+            return None;
+        }
+        let busy: f64 = self
+            .served
+            .iter()
+            .filter(|&&(at, _)| at >= now_ms - LOAD_WINDOW_MS)
+            .map(|&(_, service)| service)
+            .sum();
+        Some(busy / LOAD_WINDOW_MS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A main rendition and one at a quarter of the pixels and half the frame rate.
+    fn two() -> Vec<f64> {
+        vec![1280.0 * 720.0 * 60.0, 640.0 * 360.0 * 30.0]
+    }
+
+    /// Feed `ladder` a decoder that takes `service_ms` per frame at 30 fps from `from_ms` to
+    /// `to_ms`.
+    fn decode(ladder: &mut Ladder, service_ms: f64, from_ms: f64, to_ms: f64) {
+        let mut t = from_ms;
+        while t < to_ms {
+            ladder.submitted(t);
+            ladder.decoded(t + service_ms);
+            t += 1000.0 / 30.0;
+        }
+    }
+
+    #[test]
+    fn one_rendition_never_switches() {
+        let mut ladder = Ladder::new(vec![1.0], 0);
+        assert_eq!(ladder.update(0.0, 1000.0, true), None);
+        assert_eq!(ladder.update(5000.0, 1000.0, false), None);
+    }
+
+    #[test]
+    fn sustained_lag_steps_down_and_a_blip_does_not() {
+        let mut ladder = Ladder::new(two(), 0);
+        assert_eq!(ladder.update(0.0, 200.0, false), None);
+        assert_eq!(ladder.update(500.0, 20.0, false), None);
+        assert_eq!(ladder.update(600.0, 200.0, false), None);
+        assert_eq!(ladder.update(1500.0, 200.0, false), None);
+        assert_eq!(ladder.update(1600.0, 200.0, false), Some(1));
+        // Already at the bottom.
+        assert_eq!(ladder.update(5000.0, 900.0, true), None);
+    }
+
+    #[test]
+    fn a_jump_steps_down_at_once() {
+        let mut ladder = Ladder::new(vec![3.0, 2.0, 1.0], 0);
+        assert_eq!(ladder.update(0.0, 0.0, true), Some(1));
+        assert_eq!(ladder.playing(), 1);
+    }
+
+    #[test]
+    fn probes_up_after_a_calm_while_and_backs_off_when_the_probe_fails() {
+        let mut ladder = Ladder::new(two(), 0);
+        assert_eq!(ladder.update(0.0, 400.0, true), Some(1));
+        // 2 ms a frame at 30 fps: 6 % busy, 48 % on the rung above.
+        decode(&mut ladder, 2.0, 0.0, 100_000.0);
+        assert_eq!(ladder.update(100.0, 10.0, false), None);
+        assert_eq!(
+            ladder.update(100.0 + FIRST_PROBE_MS - 1.0, 10.0, false),
+            None
+        );
+        // Lag between calm and behind resets the calm clock.
+        assert_eq!(ladder.update(100.0 + FIRST_PROBE_MS, 80.0, false), None);
+        let calm = 20_000.0;
+        assert_eq!(ladder.update(calm, 10.0, false), None);
+        assert_eq!(ladder.update(calm + FIRST_PROBE_MS, 10.0, false), Some(0));
+        // The probe fails: down again, and the next probe waits twice as long.
+        let failed = calm + FIRST_PROBE_MS + 2000.0;
+        assert_eq!(ladder.update(failed, 0.0, true), Some(1));
+        assert_eq!(ladder.update(failed + 1.0, 0.0, false), None);
+        assert_eq!(
+            ladder.update(failed + 1.0 + FIRST_PROBE_MS, 0.0, false),
+            None
+        );
+        assert_eq!(
+            ladder.update(failed + 1.0 + 2.0 * FIRST_PROBE_MS, 0.0, false),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn no_probe_without_headroom_for_the_rung_above() {
+        let mut ladder = Ladder::new(two(), 1);
+        // 5 ms a frame at 30 fps: 15 % busy here, 120 % on the rung above.
+        decode(&mut ladder, 5.0, 0.0, 60_000.0);
+        assert_eq!(ladder.update(0.0, 0.0, false), None);
+        assert_eq!(ladder.update(59_000.0, 0.0, false), None);
+    }
+
+    #[test]
+    fn service_time_counts_from_the_later_of_submission_and_the_previous_output() {
+        let mut load = DecodeLoad::default();
+        // Three chunks at once, each taking 10 ms: 30 ms busy, not 10 + 20 + 30.
+        for _ in 0..3 {
+            load.submitted(0.0);
+        }
+        for done in [10.0, 20.0, 30.0] {
+            load.decoded(done);
+        }
+        assert_eq!(load.busy_fraction(100.0), None, "less than a window seen");
+        let busy = load.busy_fraction(LOAD_WINDOW_MS).expect("a window");
+        assert!((busy - 30.0 / LOAD_WINDOW_MS).abs() < 1e-9, "{busy}");
+    }
+}
