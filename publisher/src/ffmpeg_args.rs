@@ -9,9 +9,9 @@
 //!   it entered the filter graph (µs after `base`), and `-copyts` + passthrough frame timing keep
 //!   that value all the way to the FLV tag. The catalog clock says `base`, so any viewer can compute
 //!   true end-to-end latency from a frame's timestamp.
-//! - **One capture, one stamp, two renditions**: the filter graph stamps each frame once, then
-//!   `split`s it into the main chain and the light one ([`crate::ladder`]: scaled, decimated),
-//!   encoded alike and written as a second FLV output, to a loopback socket
+//! - **One capture, one stamp, two renditions**: the filter graph stamps (and marks) each frame
+//!   once, then `split`s it: the main output as it is, the light one ([`crate::ladder`]) decimated
+//!   and scaled down, encoded alike and written as a second FLV output to a loopback socket
 //!   ([`crate::loopback`]) with the same per-packet flushing. Both renditions' frames therefore
 //!   carry identical capture times, and their keyframes fall on the same source frames.
 
@@ -158,9 +158,10 @@ pub fn build(
 const MAIN: &str = "[main]";
 const LIGHT: &str = "[light]";
 
-/// The filter graph: stamp capture times (and, for the test source, the running clock) once;
-/// then each rendition gets its own test signals, drawn in its own pixels so that their layout
-/// holds in every rendition.
+/// The filter graph: stamp capture times, draw the test signals, then — with a light rendition —
+/// `split` and scale the copy down. The light rendition is the main picture made smaller, signals
+/// included: a viewer showing it at the main's size (as ours does) shows the pixel clock and the
+/// flash exactly where the main rendition has them.
 fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: u64) -> String {
     let mut graph = String::from("[0:v]");
     if *input != Input::Test {
@@ -174,7 +175,14 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
     }
     // Microsecond time base first, or the generator's 1/fps base would round the stamps.
     let _ = write!(graph, "settb=AVTB,setpts=RTCTIME-{base_unix_micros}");
+    if video.pixel_clock || *input == Input::Test {
+        graph.push(',');
+        graph.push_str(&pixel_clock::filter(base_unix_micros));
+    }
     if *input == Input::Test {
+        // The A/V sync flash (its beep is in the audio test source).
+        graph.push(',');
+        graph.push_str(&av_sync::flash_filter(base_unix_micros));
         // The running clock (time since the stream started, ms) and the frame number, below the
         // pixel clock.
         graph.push_str(
@@ -182,42 +190,20 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
              :fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=8",
         );
     }
-    let signals = |tag: &str| {
-        let mut signals = Vec::new();
-        if video.pixel_clock || *input == Input::Test {
-            signals.push(pixel_clock::filter(base_unix_micros, tag));
-        }
-        if *input == Input::Test {
-            // The A/V sync flash (its beep is in the audio test source).
-            signals.push(av_sync::flash_filter(base_unix_micros));
-        }
-        signals.join(",")
-    };
-    let main = signals("main");
     let Some(light) = light else {
-        let sep = if main.is_empty() { "" } else { "," };
-        let _ = write!(graph, "{sep}{main}{MAIN}");
+        graph.push_str(MAIN);
         return graph;
     };
-    let _ = match main.is_empty() {
-        true => write!(graph, ",split{MAIN}[light_in];"),
-        false => write!(graph, ",split[main_in][light_in];[main_in]{main}{MAIN};"),
-    };
-    graph.push_str("[light_in]");
+    let _ = write!(graph, ",split{MAIN}[light_in];[light_in]");
     if light.every > 1 {
         let _ = write!(graph, "select=not(mod(n\\,{})),", light.every);
     }
     let _ = write!(
         graph,
-        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2",
+        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2{LIGHT}",
         w = light.width,
         h = light.height
     );
-    let light_signals = signals("light");
-    if !light_signals.is_empty() {
-        let _ = write!(graph, ",{light_signals}");
-    }
-    graph.push_str(LIGHT);
     graph
 }
 
@@ -386,7 +372,7 @@ mod tests {
     #[test]
     fn the_test_source_always_carries_the_pixel_clock_and_others_on_request() {
         let test = one(&Input::Test, &Video::default(), 7);
-        assert!(value_after(&test, "-filter_complex").contains(&pixel_clock::filter(7, "main")));
+        assert!(value_after(&test, "-filter_complex").contains(&pixel_clock::filter(7)));
         let video = Video {
             pixel_clock: true,
             ..Video::default()
@@ -407,7 +393,7 @@ mod tests {
             "scale before the clock: {graph}"
         );
         assert!(
-            after.contains(&pixel_clock::filter(7, "main")),
+            after.contains(&pixel_clock::filter(7)),
             "clock after the stamps: {graph}"
         );
     }
@@ -473,50 +459,28 @@ mod tests {
         }
         assert_eq!(value_after(&args, "-copyts"), "-map", "-copyts covers both");
 
-        // Stamped once, before the split: both renditions carry the same capture times.
-        let graph = value_after(&args, "-filter_complex");
-        assert_eq!(graph.matches("setpts=").count(), 1, "{graph}");
-        let (common, branches) = graph.split_once(",split[main_in][light_in];").expect(graph);
-        assert!(common.contains("setpts=RTCTIME-7") && common.contains("drawtext="));
-        let (main, light) = branches.split_once("[light_in]").expect(graph);
-        assert!(
-            main.starts_with("[main_in]") && main.ends_with("[main];"),
-            "{main}"
+        // Stamped and signed once, then split: the light rendition is the main picture, smaller,
+        // with the same capture times.
+        let (graph, alone) = (
+            value_after(&args, "-filter_complex"),
+            value_after(&single, "-filter_complex"),
         );
-        // Each rendition draws the test signals in its own pixels.
-        assert!(main.contains(&pixel_clock::filter(7, "main")));
-        assert!(main.contains(&av_sync::flash_filter(7)));
-        assert!(
-            light.starts_with(
-                "select=not(mod(n\\,2)),scale=640:360:force_original_aspect_ratio=decrease"
-            ),
-            "{light}"
+        let main = alone.strip_suffix("[main]").expect(alone);
+        assert_eq!(
+            graph,
+            format!(
+                "{main},split[main][light_in];[light_in]select=not(mod(n\\,2)),\
+                 scale=640:360:force_original_aspect_ratio=decrease:force_divisible_by=2[light]"
+            )
         );
-        assert!(light.contains(&pixel_clock::filter(7, "light")));
-        assert!(light.contains(&av_sync::flash_filter(7)));
-        assert!(light.ends_with("[light]"), "{light}");
-    }
-
-    #[test]
-    fn without_test_signals_the_split_feeds_the_main_output_directly() {
-        let screen = Input::X11 {
-            display: ":0".into(),
-        };
-        let args = two(&screen, &Video::default(), 7);
-        let graph = value_after(&args, "-filter_complex");
-        assert!(
-            graph.contains(",split[main][light_in];[light_in]select="),
-            "{graph}"
-        );
-        assert!(!graph.contains("geq="), "{graph}");
     }
 
     #[test]
     fn a_source_of_unknown_rate_keeps_its_rate_in_the_light_rendition() {
         let args = two(&Input::File("talk.mp4".into()), &Video::default(), 7);
         let graph = value_after(&args, "-filter_complex");
-        assert!(!graph.contains("select="), "{graph}");
         assert!(graph.contains("[light_in]scale=640:360:"), "{graph}");
+        assert!(!graph.contains("select="), "{graph}");
         let light = output(&args, "[light]");
         assert!(!light.contains(&"-r".to_string()), "{light:?}");
         assert_eq!(value_after(light, "-g"), "120");

@@ -2,10 +2,12 @@
 //! for viewers whose CPU cannot decode the main one (they rank renditions by picture area and
 //! step down under load).
 //!
-//! The light rendition is the same pictures — same capture timestamps, same keyframe instants —
-//! fitted into half the main's box (640x360 for 1280x720) at about 30 fps: it keeps one
-//! source frame in every [`Light::every`], and its GOP is the main's divided by that, so its
-//! keyframes fall on the very source frames where the main's do.
+//! The light rendition is the main picture made smaller — same capture timestamps, same keyframe
+//! instants, the test signals (pixel clock, flash) scaled with it so that a viewer showing it at
+//! the main's size shows them where the main has them — fitted into half the main's box (640x360
+//! for 1280x720) at about 30 fps: it keeps one source frame in every [`Light::every`], and its
+//! GOP is the main's divided by that, so its keyframes fall on the very source frames where the
+//! main's do.
 //!
 //! Measured on the 2-core development machine (ffmpeg 5.1, 720p60 test source, one ffmpeg
 //! encoding both): the main alone takes ~70 % of a core; adding 640x360 at 30 fps ~+13 %;

@@ -16,18 +16,16 @@ pub const BLOCK: u32 = 16;
 ///
 /// The input's timestamps must already be capture times: microseconds after `base_unix_micros`
 /// in a 1/1000000 time base (see `setpts=RTCTIME-…` in [`crate::ffmpeg_args`]). `geq` computes the
-/// blocks from the frame time `T` on a 640×16 crop, which is overlaid back in place. `tag` names
-/// the fragment's internal pads, so one graph can draw the clock into several renditions. A
-/// picture narrower than 640 pixels gets the strip cut at its right edge.
-pub fn filter(base_unix_micros: u64, tag: &str) -> String {
+/// blocks from the frame time `T` on a 640×16 crop, which is overlaid back in place.
+pub fn filter(base_unix_micros: u64) -> String {
     let width = BLOCKS * BLOCK;
     let top = BLOCKS - 1;
     format!(
-        "split[{tag}_clock_main][{tag}_clock_strip];\
-         [{tag}_clock_strip]crop=w=min({width}\\,iw):h={BLOCK}:x=0:y=0,\
+        "split[clock_main][clock_strip];\
+         [clock_strip]crop={width}:{BLOCK}:0:0,\
          geq=lum='255*mod(floor(({base_unix_micros}+T*1000000)/1000/pow(2\\,{top}-floor(X/{BLOCK})))\\,2)'\
-         :cb=128:cr=128[{tag}_clock_bits];\
-         [{tag}_clock_main][{tag}_clock_bits]overlay=0:0"
+         :cb=128:cr=128[clock_bits];\
+         [clock_main][clock_bits]overlay=0:0"
     )
 }
 
@@ -37,25 +35,31 @@ mod tests {
     use std::process::Command;
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    /// Read the clock back from a gray (one byte per pixel) frame `width` wide.
-    fn read_gray(frame: &[u8], width: usize) -> u64 {
+    /// Read the clock back from a gray (one byte per pixel) frame `width` wide, drawn at
+    /// 1/`shrink` of its size.
+    fn read_gray(frame: &[u8], width: usize, shrink: usize) -> u64 {
+        let block = BLOCK as usize / shrink;
         (0..BLOCKS as usize).fold(0, |value, i| {
-            let centre =
-                frame[(BLOCK as usize / 2) * width + i * BLOCK as usize + BLOCK as usize / 2];
+            let centre = frame[(block / 2) * width + i * block + block / 2];
             (value << 1) | u64::from(centre > 127)
         })
     }
 
-    #[test]
-    fn survives_x264_at_the_default_bitrate_and_reads_back_as_now() {
-        let dir = std::env::temp_dir().join(format!("pixel-clock-{}", std::process::id()));
+    /// Draw the clock on 30 frames of 720p, shrink them by `shrink`, encode with x264 at
+    /// `bitrate`, decode, and read the clock back from each frame.
+    fn encode_and_read(shrink: u32, bitrate: &str) -> Vec<u64> {
+        let dir = std::env::temp_dir().join(format!("pixel-clock-{}-{shrink}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let h264 = dir.join("clock.h264");
         let base = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_micros() as u64;
-        let graph = format!("settb=AVTB,setpts=RTCTIME-{base},{}", filter(base, "v"));
+        let (width, height) = (1280 / shrink, 720 / shrink);
+        let graph = format!(
+            "settb=AVTB,setpts=RTCTIME-{base},{},scale={width}:{height}",
+            filter(base)
+        );
         let encoded = Command::new("ffmpeg")
             .args([
                 "-hide_banner",
@@ -81,7 +85,7 @@ mod tests {
                 "-tune",
                 "zerolatency",
                 "-b:v",
-                "4500k",
+                bitrate,
                 "-pix_fmt",
                 "yuv420p",
             ])
@@ -96,16 +100,19 @@ mod tests {
             .output()
             .expect("ffmpeg runs");
         let _ = std::fs::remove_dir_all(&dir);
+        decoded
+            .stdout
+            .chunks_exact((width * height) as usize)
+            .map(|f| read_gray(f, width as usize, shrink as usize))
+            .collect()
+    }
+
+    fn assert_reads_back_as_now(values: &[u64]) {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_millis() as u64
             % (1 << 40);
-        let values: Vec<u64> = decoded
-            .stdout
-            .chunks_exact(1280 * 720)
-            .map(|f| read_gray(f, 1280))
-            .collect();
         assert_eq!(values.len(), 30);
         for pair in values.windows(2) {
             assert!(
@@ -121,12 +128,21 @@ mod tests {
     }
 
     #[test]
+    fn survives_x264_at_the_default_bitrate_and_reads_back_as_now() {
+        assert_reads_back_as_now(&encode_and_read(1, "4500k"));
+    }
+
+    #[test]
+    fn survives_the_light_renditions_half_size_and_bitrate() {
+        // 8-pixel blocks at 750 kb/s: a viewer scaling the light rendition up to the main's size
+        // shows the clock in its usual layout.
+        assert_reads_back_as_now(&encode_and_read(2, "750k"));
+    }
+
+    #[test]
     fn strip_covers_forty_sixteen_pixel_blocks_from_the_corner() {
-        let filter = filter(1_700_000_000_000_000, "v");
-        assert!(
-            filter.contains("crop=w=min(640\\,iw):h=16:x=0:y=0"),
-            "{filter}"
-        );
+        let filter = filter(1_700_000_000_000_000);
+        assert!(filter.contains("crop=640:16:0:0"), "{filter}");
         assert!(filter.contains("overlay=0:0"), "{filter}");
         assert!(filter.contains("1700000000000000+T*1000000"), "{filter}");
         assert!(filter.contains("pow(2\\,39-floor(X/16))"), "{filter}");

@@ -88,19 +88,18 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
     let url = format!("http://localhost:{}/anon", relay.quic.port());
     let _publisher = Publisher::start(&["--name", "ladder", "--url", &url, "--no-audio"])?;
 
-    let received = receive_renditions(&url, "ladder", 2, Duration::from_millis(4500)).await?;
-    eprintln!("catalog: {}", received.catalog.to_json_pretty()?);
+    let renditions = receive_renditions(&url, "ladder", 2, Duration::from_millis(4500)).await?;
     let [
         (main_track, main, main_frames),
         (light_track, light, light_frames),
-    ] = &received.renditions[..]
+    ] = &renditions[..]
     else {
         panic!("two renditions");
     };
     assert_ne!(main_track, light_track);
-    let shape = |v: &hang::catalog::VideoConfig| (v.coded_width, v.coded_height, v.framerate);
-    assert_eq!(shape(main), (Some(1280), Some(720), Some(60.0)));
-    assert_eq!(shape(light), (Some(640), Some(360), Some(30.0)));
+    let size = |v: &hang::catalog::VideoConfig| (v.coded_width, v.coded_height);
+    assert_eq!(size(main), (Some(1280), Some(720)));
+    assert_eq!(size(light), (Some(640), Some(360)));
     assert!(
         light.codec.to_string().starts_with("avc1."),
         "{}",
@@ -152,15 +151,36 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
         matched.iter().any(|(_, key)| *key),
         "no keyframe while both were read"
     );
-    let mut steps: Vec<u64> = light_frames
+    // One in two: consecutive light frames are two main frames apart (whatever rate the loaded
+    // machine runs at).
+    let mut main_sorted: Vec<u64> = main_times.keys().copied().collect();
+    main_sorted.sort();
+    let index = |t: &u64| main_sorted.binary_search(t).ok();
+    let gaps: Vec<usize> = matched
         .windows(2)
-        .map(|w| w[1].0.saturating_sub(w[0].0))
+        .filter_map(|w| Some(index(&w[1].0)? - index(&w[0].0)?))
         .collect();
-    steps.sort();
-    let median = steps[steps.len() / 2];
+    let one_in_two = gaps.iter().filter(|gap| **gap == 2).count();
     assert!(
-        (30_000..=37_000).contains(&median),
-        "light frames every {median} µs"
+        one_in_two * 10 >= gaps.len() * 9,
+        "light frames are not every other main frame: {gaps:?}"
+    );
+
+    // moq-mux's FLV import leaves the frame rate to its own measurement over whole groups, which
+    // the catalog carries a few groups in.
+    let measured = catalog_where(&url, "ladder", |c| {
+        c.video.renditions.values().all(|v| v.framerate.is_some())
+    })
+    .await?;
+    eprintln!("catalog: {}", measured.to_json_pretty()?);
+    let rates: Vec<f64> = measured
+        .video
+        .ranked()
+        .filter_map(|(_, v)| v.framerate)
+        .collect();
+    assert!(
+        (rates[0] - 60.0).abs() < 0.1 && (rates[1] - 30.0).abs() < 0.05,
+        "frame rates {rates:?}"
     );
     Ok(())
 }

@@ -222,22 +222,15 @@ async fn read_timed(
 /// Frames of a video track as (timestamp µs, whether it starts its group with a keyframe).
 pub type Keyed = Vec<(u64, bool)>;
 
-/// What was read from each of a broadcast's video renditions.
-pub struct ReceivedRenditions {
-    /// The first catalog that listed them all.
-    pub catalog: hang::Catalog,
-    /// Track name, configuration and frames of each rendition, best first (as viewers rank them).
-    pub renditions: Vec<(String, hang::catalog::VideoConfig, Keyed)>,
-}
-
 /// Connect, wait for a catalog with `count` video renditions, then read all of them for
-/// `duration` at once (at the live edge).
+/// `duration` at once (at the live edge). Returns each one's track name, configuration and frames,
+/// best first (as viewers rank them).
 pub async fn receive_renditions(
     url: &str,
     name: &str,
     count: usize,
     duration: Duration,
-) -> anyhow::Result<ReceivedRenditions> {
+) -> anyhow::Result<Vec<(String, hang::catalog::VideoConfig, Keyed)>> {
     let (_connection, broadcast) = open(url, name).await?;
     let catalog = first_catalog(&broadcast, |c| c.video.renditions.len() == count).await?;
     let mut reads = tokio::task::JoinSet::new();
@@ -257,16 +250,12 @@ pub async fn receive_renditions(
         let (index, keyed) = read??;
         frames[index] = keyed;
     }
-    let renditions = catalog
+    Ok(catalog
         .video
         .ranked()
         .zip(frames)
         .map(|((track, config), keyed)| (track.clone(), config.clone(), keyed))
-        .collect();
-    Ok(ReceivedRenditions {
-        catalog,
-        renditions,
-    })
+        .collect())
 }
 
 /// Read track `name` for `duration`, calling `on_frame(timestamp µs, keyframe)` for each
