@@ -99,7 +99,7 @@ function update() {
     `latency ${ms(latency.last)} / ${ms(latency.p50)} / ${ms(latency.p95)} ms (last/p50/p95)` +
     ` · ${fps.toFixed(0)} fps · dropped ${stats.framesDropped}` +
     ` · ${stats.codec ?? "–"} ${resolution}` +
-    ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms` +
+    ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms · behind ${ms(stats.lagMs)} ms` +
     audioLine(stats.audio);
 }
 

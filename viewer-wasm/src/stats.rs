@@ -17,8 +17,8 @@ pub struct Window {
     sorted: Vec<f64>,
 }
 
-/// `last`, `p50` and `p95` of a window; `None` while it is empty.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+/// `last`, `p50` and `p95` of a window; `None` (`null`) while it is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub last: Option<f64>,
     pub p50: Option<f64>,

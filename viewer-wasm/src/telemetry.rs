@@ -1,6 +1,8 @@
 //! Everything `stats()` reports, updated by the playback glue as frames move through: the
 //! lifecycle state, frame counters, the playing rendition, end-to-end latency and decode time.
 
+use serde::{Deserialize, Serialize};
+
 use crate::audio::status::{AudioReport, AudioStatus};
 use crate::clock::Clock;
 use crate::selection::Acceleration;
@@ -18,32 +20,53 @@ pub const WINDOW_MS: f64 = 5000.0;
 pub const STALL_MS: f64 = 3000.0;
 
 /// Frame counts since the viewer was created.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counters {
     /// Non-empty frames read from the video track.
+    #[serde(rename = "framesReceived")]
     pub received: u64,
     /// Frames the decoder output.
+    #[serde(rename = "framesDecoded")]
     pub decoded: u64,
     /// Frames painted to the canvas.
+    #[serde(rename = "framesRendered")]
     pub rendered: u64,
     /// Frames never painted: skipped before decoding or overtaken after it.
+    #[serde(rename = "framesDropped")]
     pub dropped: u64,
     /// Decoder failures recovered from (rebuilt decoder, resumed at a keyframe).
+    #[serde(rename = "decoderErrors")]
     pub decoder_errors: u64,
 }
 
-/// A point-in-time copy of the telemetry, for `stats()`.
-#[derive(Debug, Clone, PartialEq)]
+/// A point-in-time copy of the telemetry: what `stats()` returns to JavaScript (serialised
+/// as JSON, camelCase) and what the test harness reads back (deserialised). `null` stands for
+/// anything not known yet.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Report {
-    pub state: &'static str,
+    /// "connecting" | "waiting for broadcast" | "live" | "offline" | "error".
+    pub state: String,
     pub error: Option<String>,
     pub codec: Option<String>,
+    /// The size of the picture painted last: the rendition playing.
     pub width: Option<u32>,
     pub height: Option<u32>,
-    pub acceleration: Option<&'static str>,
+    #[serde(rename = "hardwareAcceleration")]
+    pub acceleration: Option<String>,
+    #[serde(flatten)]
     pub counters: Counters,
+    /// Paint wall clock minus capture wall clock, last ~5 s.
     pub latency_ms: Summary,
+    /// `decode()` call to decoder output, last ~5 s.
     pub decode_ms: Summary,
+    /// The video rendition decoded, 0 being the best (set by the player).
+    pub rendition: Option<usize>,
+    /// How far decoding is behind the newest frame received, in media time (set by the
+    /// player).
+    pub lag_ms: Option<f64>,
+    /// Rendition switches since the viewer was created (set by the player).
+    pub switches: u64,
     pub audio: AudioReport,
 }
 
@@ -184,15 +207,18 @@ impl Telemetry {
         let latency_ms = self.latency.summary();
         Report {
             audio: self.audio.report(latency_ms.p50),
-            state: self.status.state().as_str(),
+            state: self.status.state().as_str().to_owned(),
             error: self.status.error().map(str::to_owned),
             codec: self.codec.clone(),
             width: self.size.map(|(width, _)| width),
             height: self.size.map(|(_, height)| height),
-            acceleration: self.acceleration.map(Acceleration::as_str),
+            acceleration: self.acceleration.map(|a| a.as_str().to_owned()),
             counters: self.counters,
             latency_ms,
             decode_ms: self.decode.summary(),
+            rendition: None,
+            lag_ms: None,
+            switches: 0,
         }
     }
 }
@@ -242,7 +268,7 @@ mod tests {
         assert!((last - 35.0).abs() < 1e-3, "{last}");
         assert_eq!(report.codec.as_deref(), Some("avc1.640020"));
         assert_eq!((report.width, report.height), (Some(1280), Some(720)));
-        assert_eq!(report.acceleration, Some("no-preference"));
+        assert_eq!(report.acceleration.as_deref(), Some("no-preference"));
     }
 
     #[test]
@@ -319,6 +345,24 @@ mod tests {
         telemetry.status.on(Event::Failed("boom".into()));
         telemetry.check_stall(STALL_MS * 2.0);
         assert_eq!(telemetry.report().state, "error", "only live can stall");
+    }
+
+    #[test]
+    fn the_report_reads_back_as_the_javascript_object_it_serialises_to() {
+        let mut telemetry = live();
+        telemetry.counters.rendered = 7;
+        telemetry.painted(2_000_000.0, MOQ_EPOCH_UNIX_MILLIS + 2_035.0, (1280, 720));
+        let report = telemetry.report();
+        let json = serde_json::to_value(&report).expect("serialises");
+        assert_eq!(json["state"], "live");
+        assert_eq!(json["framesRendered"], 8);
+        assert_eq!(json["hardwareAcceleration"], "no-preference");
+        assert!(json["latencyMs"]["p50"].is_number());
+        assert!(json["decodeMs"]["p50"].is_null());
+        assert_eq!(json["audio"]["state"], "off");
+        assert!(json["audio"]["sampleRate"].is_null());
+        let back: Report = serde_json::from_value(json).expect("deserialises");
+        assert_eq!(back, report);
     }
 
     #[test]

@@ -102,14 +102,15 @@ impl Default for AudioStatus {
 }
 
 /// A point-in-time copy, for `stats().audio`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AudioReport {
-    pub state: &'static str,
+    pub state: String,
     pub error: Option<String>,
     pub codec: Option<String>,
     pub sample_rate: Option<u32>,
     pub channels: Option<u32>,
-    pub transport: Option<&'static str>,
+    pub transport: Option<String>,
     pub buffered_ms: Option<f64>,
     pub packets_received: u64,
     pub target_ms: Option<f64>,
@@ -185,12 +186,12 @@ impl AudioStatus {
     pub fn report(&mut self, video_latency_p50: Option<f64>) -> AudioReport {
         let latency_ms = self.latency.summary();
         AudioReport {
-            state: self.state.as_str(),
+            state: self.state.as_str().to_owned(),
             error: self.error.clone(),
             codec: self.codec.clone(),
             sample_rate: self.sample_rate,
             channels: self.channels,
-            transport: self.transport,
+            transport: self.transport.map(str::to_owned),
             buffered_ms: self.buffered_ms,
             packets_received: self.packets_received,
             target_ms: self.target_ms,

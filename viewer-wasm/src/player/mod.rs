@@ -18,7 +18,7 @@ mod sim;
 
 use std::collections::VecDeque;
 
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Report, Telemetry};
 use decode::{Next, Scheduler};
 use ladder::Ladder;
 use paint::{Offered, PaintSlot};
@@ -63,6 +63,10 @@ pub struct Player<P, F> {
     current: usize,
     /// The rendition being switched to, until its first keyframe arrives.
     pending: Option<usize>,
+    /// Rendition switches made.
+    switches: u64,
+    /// Whether video plays (between `start` and `stop`).
+    playing: bool,
     actions: VecDeque<Action<P, F>>,
 }
 
@@ -75,6 +79,8 @@ impl<P, F> Default for Player<P, F> {
             ladder: Ladder::new(vec![1.0], 0),
             current: 0,
             pending: None,
+            switches: 0,
+            playing: false,
             actions: VecDeque::new(),
         }
     }
@@ -95,6 +101,18 @@ impl<P, F> Player<P, F> {
         self.ladder = Ladder::new(costs, playing);
         self.current = playing;
         self.pending = None;
+        self.playing = true;
+    }
+
+    /// What `stats()` reports.
+    pub fn report(&mut self) -> Report {
+        let mut report = self.telemetry.report();
+        if self.playing {
+            report.rendition = Some(self.current);
+            report.lag_ms = Some(self.decode.lag_ms());
+        }
+        report.switches = self.switches;
+        report
     }
 
     /// The rendition whose frames are being decoded.
@@ -115,6 +133,7 @@ impl<P, F> Player<P, F> {
             self.actions.push_back(Action::Unsubscribe(self.current));
             self.current = frame.rendition;
             self.pending = None;
+            self.switches += 1;
             self.decode.switch(frame)
         } else {
             // A rendition not (or not yet) played.
@@ -175,6 +194,7 @@ impl<P, F> Player<P, F> {
     /// Video playback stopped: forget what is queued and close the waiting frame.
     pub fn stop(&mut self) {
         self.pending = None;
+        self.playing = false;
         self.telemetry.counters.dropped += self.decode.clear();
         self.telemetry.decoder_reset();
         if let Some(frame) = self.slot.discard() {

@@ -8,7 +8,6 @@ mod catalog_track;
 mod connection;
 mod decoder;
 mod render;
-mod report;
 mod shared;
 mod timer;
 mod video_track;
@@ -84,21 +83,22 @@ impl Viewer {
         })
     }
 
-    /// A snapshot of the viewer as a plain object (`null` where not known yet):
-    /// `state` ("connecting" | "waiting for broadcast" | "live" | "offline" | "error"),
-    /// `error` (message), `codec`, `width`, `height`, `hardwareAcceleration`,
-    /// `framesReceived`, `framesDecoded`, `framesRendered`, `framesDropped`, `decoderErrors`,
-    /// `latencyMs: {last, p50, p95}` (paint wall clock minus capture wall clock, last ~5 s),
-    /// `decodeMs: {p50, p95}` (decode() call to decoder output), and `audio`: `state` ("off" |
-    /// "starting" | "blocked" (needs a click: call `unmute()`) | "playing" | "muted" |
-    /// "unsupported" | "error"), `error`, `codec`, `sampleRate`, `channels`, `transport`
-    /// ("shared" | "message"), `bufferedMs`, `packetsReceived`, `targetMs` (the planned
-    /// capture-to-speakers latency), `arrivalMs: {p50, p95}` (capture to decoded), `errorMs` (how far from plan the last chunk fell before
-    /// correction), `underruns`, `overruns`, `jumps`, `framesPlayed`,
-    /// `decoderErrors`, `muted`, `volume`, `latencyMs: {last, p50, p95}` (capture to speakers)
-    /// and `skewMs` (audio latency minus video latency: positive when sound lags picture).
-    pub fn stats(&self) -> js_sys::Object {
-        report::to_object(&self.shared.telemetry().report())
+    /// A snapshot of the viewer as a plain object: the fields of `telemetry::Report` in
+    /// camelCase, `null` where not known yet — `state` ("connecting" | "waiting for
+    /// broadcast" | "live" | "offline" | "error"), `error`, `codec`, `width`, `height` (the
+    /// rendition painted), `hardwareAcceleration`, `framesReceived`, `framesDecoded`,
+    /// `framesRendered`, `framesDropped`, `decoderErrors`, `latencyMs: {last, p50, p95}`
+    /// (paint wall clock minus capture wall clock, last ~5 s), `decodeMs`, `rendition` (0 is
+    /// the best), `lagMs` (decoding behind the newest frame received), `switches`, and `audio`
+    /// (see `audio::status::AudioReport`: `state` "off" | "starting" | "blocked" (needs a
+    /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `underruns`,
+    /// `latencyMs`, `skewMs` (audio latency minus video latency) and more).
+    pub fn stats(&self) -> JsValue {
+        let report = self.shared.report();
+        serde_json::to_string(&report)
+            .ok()
+            .and_then(|json| js_sys::JSON::parse(&json).ok())
+            .unwrap_or(JsValue::NULL)
     }
 
     /// Start sound. Call it from a click or key handler: browsers only let a page make sound

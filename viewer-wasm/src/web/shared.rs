@@ -19,7 +19,7 @@ use super::render::Painter;
 use crate::player::{Action, Player};
 use crate::state::Event;
 use crate::sync_probe::SyncProbe;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Report, Telemetry};
 
 pub type VideoPlayer = Player<Bytes, VideoFrame>;
 
@@ -65,6 +65,11 @@ impl Shared {
     /// What `stats()` reports, for reading and updating (never held across a call into JS).
     pub fn telemetry(&self) -> RefMut<'_, Telemetry> {
         RefMut::map(self.player.borrow_mut(), |player| &mut player.telemetry)
+    }
+
+    /// What `stats()` reports.
+    pub fn report(&self) -> Report {
+        self.player.borrow_mut().report()
     }
 
     pub fn on(&self, event: Event) {
