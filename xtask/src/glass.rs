@@ -10,12 +10,18 @@ use crate::chromium::{Chromium, Recorder};
 use crate::picture;
 use crate::pixel_clock::{self, VideoRect};
 
+/// The width of the pictures the test publisher captures, in whose pixels the pixel clock is
+/// drawn. A lighter rendition is a scaled copy, so its clock lands on the same place of the
+/// page whatever rendition plays (and the viewer may switch during a recording).
+const CAPTURE_WIDTH: f64 = 1280.0;
+
 /// Where the viewer's video is drawn, in CSS pixels: the canvas box, letterboxed by
-/// `object-fit: contain`, with the canvas's own size as the video size.
+/// `object-fit: contain`; `scale` is CSS pixels per captured pixel.
 const VIDEO_RECT_JS: &str = "(() => { const c = document.querySelector('canvas'); \
     const r = c.getBoundingClientRect(); \
     const s = Math.min(r.width / c.width, r.height / c.height); \
-    return {x: r.x + (r.width - c.width * s) / 2, y: r.y + (r.height - c.height * s) / 2, scale: s}; })()";
+    return {x: r.x + (r.width - c.width * s) / 2, y: r.y + (r.height - c.height * s) / 2, \
+        width: c.width * s}; })()";
 
 /// One composited frame whose clock could be read.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,7 +56,7 @@ pub fn record(
     let (x, y, scale) = (
         css["x"].as_f64().context("video rect")?,
         css["y"].as_f64().context("video rect")?,
-        css["scale"].as_f64().context("video rect")?,
+        css["width"].as_f64().context("video rect")? / CAPTURE_WIDTH,
     );
     let mut samples = Vec::new();
     let mut frames = 0;

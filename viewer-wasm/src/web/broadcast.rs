@@ -141,12 +141,6 @@ async fn play(
                 .map(|(_, rendition, acceleration)| decoder::config(rendition, *acceleration))
                 .collect();
             video_decoder = Some(Decoder::new(shared, configs, ladder.start)?);
-            shared.set_canvas_size(
-                ladder.rungs[0]
-                    .1
-                    .coded_width
-                    .zip(ladder.rungs[0].1.coded_height),
-            );
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {

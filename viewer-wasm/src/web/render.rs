@@ -36,7 +36,6 @@ impl RenderLoop {
         let probe = shared.probe.is_some();
         shared.set_painter(Painter {
             context: context(&canvas)?,
-            size: Cell::new(None),
             canvas,
             probe,
         });
@@ -91,9 +90,6 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
 /// Where frames are drawn.
 pub struct Painter {
     canvas: HtmlCanvasElement,
-    /// The canvas size while a broadcast's video plays: its best rendition's, so a switch to a
-    /// lighter one scales up instead of resizing the page's picture.
-    size: Cell<Option<(u32, u32)>>,
     context: CanvasRenderingContext2d,
     /// Read the sync probe's square from each frame painted.
     probe: bool,
@@ -107,11 +103,6 @@ pub struct Painted {
 }
 
 impl Painter {
-    /// Draw every frame at this size (`None`: each at its own).
-    pub fn set_size(&self, size: Option<(u32, u32)>) {
-        self.size.set(size);
-    }
-
     /// Draw `frame` at `now_unix_ms`, then close it; note the probe's square if asked to.
     pub fn paint(
         &self,
@@ -119,8 +110,9 @@ impl Painter {
         probe: Option<&Rc<RefCell<SyncProbe>>>,
         now_unix_ms: f64,
     ) -> Result<Painted, ()> {
-        let size = (frame.display_width(), frame.display_height());
-        let (width, height) = self.size.get().unwrap_or(size);
+        // At the frame's own size: drawing is the page thread's largest cost on a slow
+        // machine, and the compositor scales the canvas to the page for free.
+        let (width, height) = (frame.display_width(), frame.display_height());
         if self.canvas.width() != width || self.canvas.height() != height {
             self.canvas.set_width(width);
             self.canvas.set_height(height);
@@ -141,7 +133,7 @@ impl Painter {
         Ok(Painted {
             timestamp_us,
             unix_ms: now_unix_ms,
-            size,
+            size: (width, height),
         })
     }
 }

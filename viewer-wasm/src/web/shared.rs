@@ -90,13 +90,6 @@ impl Shared {
         *self.painter.borrow_mut() = Some(painter);
     }
 
-    /// The size frames are drawn at while this video plays (`None`: each at its own).
-    pub fn set_canvas_size(&self, size: Option<(u32, u32)>) {
-        if let Some(painter) = self.painter.borrow().as_ref() {
-            painter.set_size(size);
-        }
-    }
-
     /// The decoder that carries out `Decode` actions (`None` when no video track plays).
     pub fn set_decoder(&self, decoder: Option<Decoder>) {
         let previous = self.decoder.replace(decoder);
