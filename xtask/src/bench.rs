@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
+use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder};
 use crate::live::{Output, Stack};
@@ -20,9 +21,9 @@ pub fn run() -> anyhow::Result<()> {
     let publisher = stack.publish("bench", &["--source", "test"])?;
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("bench"))?;
-    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s["state"] == "live")?;
+    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
     ensure!(
-        live.is_some_and(|s| s["state"] == "live"),
+        live.is_some_and(|s| s.state == "live"),
         "the viewer never went live"
     );
     std::thread::sleep(WARM_UP);
@@ -43,8 +44,8 @@ pub fn run() -> anyhow::Result<()> {
     while started.elapsed() < WINDOW {
         std::thread::sleep(Duration::from_secs(1));
         let stats = chromium.viewer_stats()?.context("no stats")?;
-        p50s.extend(stats["latencyMs"]["p50"].as_f64());
-        p95s.extend(stats["latencyMs"]["p95"].as_f64());
+        p50s.extend(stats.latency_ms.p50);
+        p95s.extend(stats.latency_ms.p95);
     }
     let elapsed = started.elapsed();
     let last = chromium.viewer_stats()?.context("no stats")?;
@@ -57,9 +58,9 @@ pub fn run() -> anyhow::Result<()> {
     stack.check_alive()?;
     let ingest = ingest_medians(&std::fs::read_to_string(&log)?.as_bytes()[log_start as usize..]);
 
-    let delta = |key: &str| last[key].as_f64().unwrap_or(0.0) - first[key].as_f64().unwrap_or(0.0);
-    let rendered = delta("framesRendered");
-    let dropped = delta("framesDropped");
+    let (start, end) = (first.counters, last.counters);
+    let rendered = end.rendered as f64 - start.rendered as f64;
+    let dropped = end.dropped as f64 - start.dropped as f64;
     let sizes = build_web::web_sizes(&web)?;
     let gzip_total: u64 = sizes.iter().map(|s| s.gzip).sum();
 
@@ -164,8 +165,8 @@ pub fn run() -> anyhow::Result<()> {
             glass(|s| s.p95),
             glass(|s| s.max),
             rendition(&viewer),
-            viewer["latencyMs"]["p50"].as_f64().map_or("n/a".into(), ms),
-            viewer["latencyMs"]["p95"].as_f64().map_or("n/a".into(), ms),
+            viewer.latency_ms.p50.map_or("n/a".into(), ms),
+            viewer.latency_ms.p95.map_or("n/a".into(), ms),
         );
     }
     chromium.throttle_cpu(1.0)?;
@@ -175,8 +176,8 @@ pub fn run() -> anyhow::Result<()> {
 }
 
 /// The rendition the viewer plays, as its picture size.
-fn rendition(stats: &serde_json::Value) -> String {
-    match (stats["width"].as_u64(), stats["height"].as_u64()) {
+fn rendition(stats: &Report) -> String {
+    match (stats.width, stats.height) {
         (Some(width), Some(height)) => format!("{width}×{height}"),
         _ => "n/a".into(),
     }

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use serde_json::Value;
+use viewer_wasm::telemetry::Report;
 
 use crate::av_sync::{self, percentile};
 use crate::chromium::Chromium;
@@ -20,8 +21,8 @@ const VIDEO_RATIO_LIMIT: f64 = 1.10;
 struct Watched {
     video_p50: f64,
     video_p95: f64,
-    last: Value,
-    first: Value,
+    last: Report,
+    first: Report,
     elapsed: Duration,
     probe: Value,
 }
@@ -30,9 +31,9 @@ fn watch(stack: &mut Stack, name: &str, publisher_args: &[&str]) -> anyhow::Resu
     stack.publish(name, publisher_args)?;
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&format!("{}&probe=1", stack.page_url(name)))?;
-    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s["state"] == "live")?;
+    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
     ensure!(
-        live.is_some_and(|s| s["state"] == "live"),
+        live.is_some_and(|s| s.state == "live"),
         "the viewer of {name} never went live"
     );
     std::thread::sleep(WARM_UP);
@@ -42,8 +43,8 @@ fn watch(stack: &mut Stack, name: &str, publisher_args: &[&str]) -> anyhow::Resu
     while started.elapsed() < WINDOW {
         std::thread::sleep(Duration::from_secs(1));
         let stats = chromium.viewer_stats()?.context("no stats")?;
-        p50s.extend(stats["latencyMs"]["p50"].as_f64());
-        p95s.extend(stats["latencyMs"]["p95"].as_f64());
+        p50s.extend(stats.latency_ms.p50);
+        p95s.extend(stats.latency_ms.p95);
     }
     let last = chromium.viewer_stats()?.context("no stats")?;
     let probe = chromium.evaluate("window.viewer.syncProbe()")?;
@@ -77,11 +78,11 @@ pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
             .unwrap_or_default()
     };
     let sync = av_sync::measure(&onsets("flashes"), &onsets("beeps"));
-    let audio = |stats: &Value, key: &str| stats["audio"][key].as_f64().unwrap_or(0.0);
+    let (start, end) = (&av.first.audio, &av.last.audio);
     let minutes = av.elapsed.as_secs_f64() / 60.0;
-    let underruns = (audio(&av.last, "underruns") - audio(&av.first, "underruns")) / minutes;
-    let played = (audio(&av.last, "framesPlayed") - audio(&av.first, "framesPlayed"))
-        / audio(&av.last, "sampleRate").max(1.0)
+    let underruns = (end.underruns as f64 - start.underruns as f64) / minutes;
+    let played = (end.frames_played as f64 - start.frames_played as f64)
+        / f64::from(end.sample_rate.unwrap_or(0)).max(1.0)
         / av.elapsed.as_secs_f64();
     let abs_skews: Vec<f64> = sync.skews_ms.iter().map(|s| s.abs()).collect();
     let ms = |value: Option<f64>| value.map(|v| format!("{v:.1} ms"));
@@ -132,9 +133,9 @@ pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
         "viewer: audio target / arrival p95 / buffered",
         Some(format!(
             "{} / {} / {}",
-            fmt(av.last["audio"]["targetMs"].as_f64()),
-            fmt(av.last["audio"]["arrivalMs"]["p95"].as_f64()),
-            fmt(av.last["audio"]["bufferedMs"].as_f64())
+            fmt(end.target_ms),
+            fmt(end.arrival_ms.p95),
+            fmt(end.buffered_ms)
         )),
         "",
     );

@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use serde_json::Value;
+use viewer_wasm::telemetry::Report;
 
-use crate::chromium::{Chromium, Recorder};
+use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
 use crate::{e2e_audio, glass, picture};
 
@@ -83,37 +83,39 @@ fn plays_a_live_stream() -> anyhow::Result<()> {
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("e2e"))?;
 
-    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s["state"] == "live")?;
+    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
     ensure!(
-        live.as_ref().is_some_and(|s| s["state"] == "live"),
+        live.as_ref().is_some_and(|s| s.state == "live"),
         "never went live: {}",
         describe(&live)
     );
     let live_at = Instant::now();
-    let stats = chromium.wait_for_stats(Duration::from_secs(15), |s| {
-        number(s, "framesRendered") >= 200.0
-    })?;
+    let stats = chromium.wait_for_stats(Duration::from_secs(15), |s| s.counters.rendered >= 200)?;
     stack.check_alive()?;
     let stats = stats.context("no stats")?;
     ensure!(
-        number(&stats, "framesRendered") >= 200.0,
+        stats.counters.rendered >= 200,
         "fewer than 200 frames rendered within 15 s of live: {}",
-        stats
+        json(&stats)
     );
-    let p95 = stats["latencyMs"]["p95"].as_f64();
+    let p95 = stats.latency_ms.p95;
     ensure!(
         p95.is_some_and(f64::is_finite),
-        "latencyMs.p95 is not a finite number: {stats}"
+        "latencyMs.p95 is not a finite number: {}",
+        json(&stats)
     );
     ensure!(
-        stats["codec"]
-            .as_str()
+        stats
+            .codec
+            .as_deref()
             .is_some_and(|c| c.starts_with("avc1")),
-        "codec: {stats}"
+        "codec: {}",
+        json(&stats)
     );
     ensure!(
-        (number(&stats, "width"), number(&stats, "height")) == (1280.0, 720.0),
-        "size: {stats}"
+        (stats.width, stats.height) == (Some(1280), Some(720)),
+        "size: {}",
+        json(&stats)
     );
 
     let png = chromium.screenshot("canvas")?;
@@ -129,9 +131,9 @@ fn plays_a_live_stream() -> anyhow::Result<()> {
     );
     println!(
         "  {} frames rendered {:.1} s after live, latency p50 {} / p95 {:.1} ms, canvas luma spread {spread:.1}",
-        number(&stats, "framesRendered"),
+        stats.counters.rendered,
         live_at.elapsed().as_secs_f64(),
-        stats["latencyMs"]["p50"],
+        or_null(stats.latency_ms.p50),
         p95.unwrap_or(f64::NAN),
     );
     Ok(())
@@ -142,12 +144,12 @@ fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("later"))?;
     let waiting = chromium.wait_for_stats(Duration::from_secs(15), |s| {
-        s["state"] == "waiting for broadcast"
+        s.state == "waiting for broadcast"
     })?;
     ensure!(
         waiting
             .as_ref()
-            .is_some_and(|s| s["state"] == "waiting for broadcast"),
+            .is_some_and(|s| s.state == "waiting for broadcast"),
         "the viewer did not wait for the absent broadcast: {}",
         describe(&waiting)
     );
@@ -157,7 +159,7 @@ fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
     ensure!(
         still
             .as_ref()
-            .is_some_and(|s| s["state"] == "waiting for broadcast"),
+            .is_some_and(|s| s.state == "waiting for broadcast"),
         "the viewer stopped waiting: {}",
         describe(&still)
     );
@@ -165,15 +167,11 @@ fn waits_for_a_broadcast_then_plays() -> anyhow::Result<()> {
     // Video only: the viewer plays it and says there is no sound.
     stack.publish("later", &["--source", "test", "--no-audio"])?;
     let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        s["state"] == "live" && number(s, "framesRendered") >= 60.0
+        s.state == "live" && s.counters.rendered >= 60
     })?;
     stack.check_alive()?;
     match playing {
-        Some(s)
-            if s["state"] == "live"
-                && number(&s, "framesRendered") >= 60.0
-                && s["audio"]["state"] == "off" =>
-        {
+        Some(s) if s.state == "live" && s.counters.rendered >= 60 && s.audio.state == "off" => {
             Ok(())
         }
         other => bail!(
@@ -190,13 +188,10 @@ fn pixel_clock_reads_back() -> anyhow::Result<()> {
     stack.publish("clock", &["--source", "test"])?;
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("clock"))?;
-    let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        number(s, "framesRendered") >= 30.0
-    })?;
+    let playing =
+        chromium.wait_for_stats(Duration::from_secs(20), |s| s.counters.rendered >= 30)?;
     ensure!(
-        playing
-            .as_ref()
-            .is_some_and(|s| number(s, "framesRendered") >= 30.0),
+        playing.as_ref().is_some_and(|s| s.counters.rendered >= 30),
         "the viewer did not play: {}",
         describe(&playing)
     );
@@ -207,14 +202,7 @@ fn pixel_clock_reads_back() -> anyhow::Result<()> {
     } = glass::record(&mut chromium, Recorder::Light, Duration::from_secs(3))?;
     stack.check_alive()?;
     if samples.is_empty() {
-        let saved = crate::workspace::root().join("target/xtask-logs/unreadable-clock.png");
-        if let Some(png) = last_png {
-            std::fs::write(&saved, png)?;
-        }
-        bail!(
-            "no readable pixel clock in {frames} composited frames (last one: {})",
-            saved.display()
-        );
+        return Err(unreadable_clock(frames, last_png));
     }
     let summary = glass::summarize(&samples, Duration::from_secs(3)).context("no samples")?;
     ensure!(
@@ -241,48 +229,58 @@ fn smooth_under_throttling() -> anyhow::Result<()> {
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("slow"))?;
     chromium.throttle_cpu(4.0)?;
-    let playing = chromium.wait_for_stats(Duration::from_secs(30), |s| {
-        number(s, "framesRendered") >= 10.0
-    })?;
+    let playing =
+        chromium.wait_for_stats(Duration::from_secs(30), |s| s.counters.rendered >= 10)?;
     ensure!(
-        playing
-            .as_ref()
-            .is_some_and(|s| number(s, "framesRendered") >= 10.0),
+        playing.as_ref().is_some_and(|s| s.counters.rendered >= 10),
         "the throttled viewer did not play: {}",
         describe(&playing)
     );
     std::thread::sleep(Duration::from_secs(1));
     let glass::Recording {
-        samples, frames, ..
+        samples,
+        frames,
+        last_png,
     } = glass::record(&mut chromium, Recorder::Light, WINDOW)?;
     let stats = chromium.viewer_stats()?.context("no stats")?;
     stack.check_alive()?;
-    let summary = glass::summarize(&samples, WINDOW)
-        .with_context(|| format!("no readable clock in {frames} composited frames"))?;
+    let Some(summary) = glass::summarize(&samples, WINDOW) else {
+        return Err(unreadable_clock(frames, last_png));
+    };
     println!(
         "  4× throttled: {:.1} frames shown/s, longest freeze {:.0} ms, glass p50 {:.0} / p95 {:.0} ms, playing {}×{}",
         summary.fps_shown,
         summary.longest_freeze,
         summary.p50,
         summary.p95,
-        stats["width"],
-        stats["height"],
+        or_null(stats.width),
+        or_null(stats.height),
     );
     ensure!(
         summary.longest_freeze <= THROTTLED_FREEZE_MS,
-        "the picture froze for {:.0} ms (at most {THROTTLED_FREEZE_MS} ms): {stats}",
-        summary.longest_freeze
+        "the picture froze for {:.0} ms (at most {THROTTLED_FREEZE_MS} ms): {}",
+        summary.longest_freeze,
+        json(&stats)
     );
     Ok(())
 }
 
-fn number(stats: &Value, key: &str) -> f64 {
-    stats[key].as_f64().unwrap_or(0.0)
+/// The failure for a recording whose pixel clock could not be read, with its last frame saved
+/// for a look.
+fn unreadable_clock(frames: usize, last_png: Option<Vec<u8>>) -> anyhow::Error {
+    let saved = crate::workspace::root().join("target/xtask-logs/unreadable-clock.png");
+    let written = last_png.map(|png| std::fs::write(&saved, png));
+    let last = match written {
+        Some(Ok(())) => saved.display().to_string(),
+        Some(Err(err)) => format!("not saved: {err}"),
+        None => "none".into(),
+    };
+    anyhow::anyhow!("no readable pixel clock in {frames} composited frames (last one: {last})")
 }
 
-fn describe(stats: &Option<Value>) -> String {
+fn describe(stats: &Option<Report>) -> String {
     stats
         .as_ref()
-        .map(Value::to_string)
+        .map(json)
         .unwrap_or_else(|| "window.viewer never appeared".into())
 }

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use serde_json::Value;
+use viewer_wasm::telemetry::Report;
 
 use crate::av_sync::{self, percentile};
-use crate::chromium::{Autoplay, Chromium};
+use crate::chromium::{Autoplay, Chromium, json};
 use crate::live::{Output, Stack};
 
 /// How long sound is listened to.
@@ -31,7 +32,7 @@ pub struct Listening {
     pub played_share: f64,
     pub underruns: f64,
     pub sync: av_sync::Sync,
-    pub stats: Value,
+    pub stats: Report,
 }
 
 /// The probe's onsets (Unix ms) of one kind: "flashes" or "beeps".
@@ -50,13 +51,13 @@ pub fn listen(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Lis
     std::thread::sleep(duration);
     let after = chromium.viewer_stats()?.context("no viewer")?;
     let elapsed = started.elapsed().as_secs_f64();
-    let audio = |stats: &Value, key: &str| stats["audio"][key].as_f64().unwrap_or(0.0);
-    let rate = audio(&after, "sampleRate").max(1.0);
-    let played = audio(&after, "framesPlayed") - audio(&before, "framesPlayed");
+    let (start, end) = (&before.audio, &after.audio);
+    let rate = f64::from(end.sample_rate.unwrap_or(0)).max(1.0);
+    let played = end.frames_played as f64 - start.frames_played as f64;
     let (flashes, beeps) = (onsets(chromium, "flashes")?, onsets(chromium, "beeps")?);
     Ok(Listening {
         played_share: played / rate / elapsed,
-        underruns: audio(&after, "underruns") - audio(&before, "underruns"),
+        underruns: end.underruns as f64 - start.underruns as f64,
         sync: av_sync::measure(&flashes, &beeps),
         stats: after,
     })
@@ -85,24 +86,25 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&format!("{}&probe=1{page_options}", stack.page_url(name)))?;
     let playing = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        s["state"] == "live" && s["audio"]["state"] == "playing"
+        s.state == "live" && s.audio.state == "playing"
     })?;
     ensure!(
-        playing
-            .as_ref()
-            .is_some_and(|s| s["audio"]["state"] == "playing"),
+        playing.as_ref().is_some_and(|s| s.audio.state == "playing"),
         "sound never started: {}",
-        playing.map_or("no viewer".into(), |s| s.to_string())
+        playing.map_or("no viewer".into(), |s| json(&s))
     );
     // Let the playout settle on its latency before judging it.
     std::thread::sleep(Duration::from_secs(3));
     let heard = listen(&mut chromium, LISTEN)?;
     stack.check_alive()?;
     let stats = &heard.stats;
-    let audio = &stats["audio"];
+    let audio = &stats.audio;
     ensure!(
-        audio["codec"] == "opus" && audio["sampleRate"] == 48000 && audio["channels"] == 2,
-        "audio rendition: {audio}"
+        audio.codec.as_deref() == Some("opus")
+            && audio.sample_rate == Some(48000)
+            && audio.channels == Some(2),
+        "audio rendition: {}",
+        json(audio)
     );
     let transport = if page_options.contains("message") {
         "message"
@@ -110,22 +112,25 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         "shared"
     };
     ensure!(
-        audio["transport"] == transport,
-        "expected the {transport} transport (the relay's page must be cross-origin isolated): {audio}"
+        audio.transport.as_deref() == Some(transport),
+        "expected the {transport} transport (the relay's page must be cross-origin isolated): {}",
+        json(audio)
     );
     ensure!(
         heard.played_share >= MIN_PLAYED_SHARE,
-        "audio played {:.1} % of the time (< {:.0} %): {audio}",
+        "audio played {:.1} % of the time (< {:.0} %): {}",
         heard.played_share * 100.0,
-        MIN_PLAYED_SHARE * 100.0
+        MIN_PLAYED_SHARE * 100.0,
+        json(audio)
     );
     let pairs = &heard.sync.skews_ms;
     ensure!(
         pairs.len() >= 15,
-        "only {} flash/beep pairs in {} s (beeps heard at {:?} ms past the second): {audio}",
+        "only {} flash/beep pairs in {} s (beeps heard at {:?} ms past the second): {}",
         pairs.len(),
         LISTEN.as_secs(),
-        heard.sync.audio_latency_ms
+        heard.sync.audio_latency_ms,
+        json(audio)
     );
     let skew = percentile(pairs, 50.0).unwrap_or(f64::NAN);
     let abs: Vec<f64> = pairs.iter().map(|s| s.abs()).collect();
@@ -144,7 +149,7 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         pairs.len(),
         percentile(&heard.sync.audio_latency_ms, 50.0).unwrap_or(f64::NAN),
         percentile(&heard.sync.video_latency_ms, 50.0).unwrap_or(f64::NAN),
-        audio["skewMs"].as_f64().unwrap_or(f64::NAN),
+        audio.skew_ms.unwrap_or(f64::NAN),
     );
     Ok(())
 }
@@ -155,19 +160,18 @@ pub fn sound_waits_for_a_click() -> anyhow::Result<()> {
     let mut chromium = Chromium::launch_with(Autoplay::NeedsGesture)?;
     chromium.navigate(&stack.page_url("click"))?;
     let blocked = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        s["state"] == "live"
-            && s["audio"]["state"] == "blocked"
-            && s["framesRendered"].as_f64() > Some(30.0)
+        s.state == "live" && s.audio.state == "blocked" && s.counters.rendered > 30
     })?;
     let blocked = blocked.context("no viewer")?;
     ensure!(
-        blocked["audio"]["state"] == "blocked",
-        "before a click the audio should be blocked while video plays: {blocked}"
+        blocked.audio.state == "blocked",
+        "before a click the audio should be blocked while video plays: {}",
+        json(&blocked)
     );
     ensure!(
-        blocked["audio"]["framesPlayed"] == 0,
+        blocked.audio.frames_played == 0,
         "sound flowed before any click: {}",
-        blocked["audio"]
+        json(&blocked.audio)
     );
     let button = chromium.evaluate(
         "(() => { const b = document.getElementById('unmute'); const r = b.getBoundingClientRect(); \
@@ -179,15 +183,13 @@ pub fn sound_waits_for_a_click() -> anyhow::Result<()> {
     );
 
     chromium.click("#unmute")?;
-    let flowing = chromium.wait_for_stats(Duration::from_secs(10), |s| {
-        s["audio"]["framesPlayed"].as_f64() > Some(24_000.0)
-    })?;
+    let flowing =
+        chromium.wait_for_stats(Duration::from_secs(10), |s| s.audio.frames_played > 24_000)?;
     let flowing = flowing.context("no viewer")?;
     ensure!(
-        flowing["audio"]["state"] == "playing"
-            && flowing["audio"]["framesPlayed"].as_f64() > Some(24_000.0),
+        flowing.audio.state == "playing" && flowing.audio.frames_played > 24_000,
         "the click did not start the sound: {}",
-        flowing["audio"]
+        json(&flowing.audio)
     );
     let hidden = chromium.evaluate("document.getElementById('unmute').hidden")?;
     ensure!(
@@ -197,7 +199,7 @@ pub fn sound_waits_for_a_click() -> anyhow::Result<()> {
     stack.check_alive()?;
     println!(
         "  blocked before the click (video {} frames), {} audio frames played after it",
-        blocked["framesRendered"], flowing["audio"]["framesPlayed"]
+        blocked.counters.rendered, flowing.audio.frames_played
     );
     Ok(())
 }
@@ -209,23 +211,25 @@ pub fn unsupported_audio_leaves_the_video_playing() -> anyhow::Result<()> {
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("ac3"))?;
     let stats = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        s["audio"]["state"] == "unsupported" && s["framesRendered"].as_f64() > Some(60.0)
+        s.audio.state == "unsupported" && s.counters.rendered > 60
     })?;
     stack.check_alive()?;
     let stats = stats.context("no viewer")?;
     ensure!(
-        stats["state"] == "live" && stats["framesRendered"].as_f64() > Some(60.0),
-        "the video should play on: {stats}"
+        stats.state == "live" && stats.counters.rendered > 60,
+        "the video should play on: {}",
+        json(&stats)
     );
-    let audio = &stats["audio"];
-    let why = audio["error"].as_str().unwrap_or_default();
+    let audio = &stats.audio;
+    let why = audio.error.as_deref().unwrap_or_default();
     ensure!(
-        audio["state"] == "unsupported" && why.contains("ac-3"),
-        "the stats should say the AC-3 audio cannot be decoded: {audio}"
+        audio.state == "unsupported" && why.contains("ac-3"),
+        "the stats should say the AC-3 audio cannot be decoded: {}",
+        json(audio)
     );
     println!(
         "  video plays ({} frames); audio: {why}",
-        stats["framesRendered"]
+        stats.counters.rendered
     );
     Ok(())
 }
@@ -235,32 +239,34 @@ pub fn an_audio_only_broadcast_plays() -> anyhow::Result<()> {
     stack.publish("radio", &["--source", "test", "--no-video"])?;
     let mut chromium = Chromium::launch()?;
     chromium.navigate(&stack.page_url("radio"))?;
-    let stats = chromium.wait_for_stats(Duration::from_secs(20), |s| {
-        s["audio"]["framesPlayed"].as_f64() > Some(48_000.0)
-    })?;
+    let stats =
+        chromium.wait_for_stats(Duration::from_secs(20), |s| s.audio.frames_played > 48_000)?;
     stack.check_alive()?;
     let stats = stats.context("no viewer")?;
     ensure!(
-        stats["state"] == "live"
-            && stats["audio"]["state"] == "playing"
-            && stats["audio"]["framesPlayed"].as_f64() > Some(48_000.0),
-        "the sound-only broadcast did not play: {stats}"
+        stats.state == "live"
+            && stats.audio.state == "playing"
+            && stats.audio.frames_played > 48_000,
+        "the sound-only broadcast did not play: {}",
+        json(&stats)
     );
     ensure!(
-        stats["framesReceived"] == 0 && stats["codec"].is_null(),
-        "a sound-only broadcast has no video: {stats}"
+        stats.counters.received == 0 && stats.codec.is_none(),
+        "a sound-only broadcast has no video: {}",
+        json(&stats)
     );
     // Still live a while later: sound alone keeps the broadcast from counting as stalled.
     std::thread::sleep(Duration::from_secs(4));
     let later = chromium.viewer_stats()?.context("no viewer")?;
+    // `{:?}`: the state quoted, as the JSON string it is.
     ensure!(
-        later["state"] == "live",
-        "went {} without video",
-        later["state"]
+        later.state == "live",
+        "went {:?} without video",
+        later.state
     );
     println!(
-        "  sound only: {} frames played, state {}",
-        later["audio"]["framesPlayed"], later["state"]
+        "  sound only: {} frames played, state {:?}",
+        later.audio.frames_played, later.state
     );
     Ok(())
 }
