@@ -25,7 +25,10 @@ function unmute() {
   unmuteEl.hidden = true;
 }
 unmuteEl.addEventListener("click", unmute);
-canvas.addEventListener("click", unmute);
+// The viewer may show the picture in a <video> it puts in the canvas's place: listen on both.
+document.getElementById("stage").addEventListener("click", (event) => {
+  if (event.target instanceof HTMLCanvasElement || event.target instanceof HTMLVideoElement) unmute();
+});
 muteEl.addEventListener("click", () => {
   const audio = window.viewer?.stats().audio;
   if (!audio) return;

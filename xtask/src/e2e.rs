@@ -118,19 +118,19 @@ fn plays_a_live_stream() -> anyhow::Result<()> {
         json(&stats)
     );
 
-    let png = chromium.screenshot("canvas")?;
+    let png = chromium.screenshot("#stage")?;
     let (width, height, channels, pixels) = picture::decode_png(&png)?;
     let spread = picture::luma_spread(channels, &pixels);
     ensure!(
         width > 100 && height > 100,
-        "canvas screenshot is {width}x{height}"
+        "the picture's screenshot is {width}x{height}"
     );
     ensure!(
         spread > 10.0,
-        "the canvas is a flat colour (luma spread {spread:.2})"
+        "the picture is a flat colour (luma spread {spread:.2})"
     );
     println!(
-        "  {} frames rendered {:.1} s after live, latency p50 {} / p95 {:.1} ms, canvas luma spread {spread:.1}",
+        "  {} frames rendered {:.1} s after live, latency p50 {} / p95 {:.1} ms, picture luma spread {spread:.1}",
         stats.counters.rendered,
         live_at.elapsed().as_secs_f64(),
         or_null(stats.latency_ms.p50),

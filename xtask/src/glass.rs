@@ -15,13 +15,15 @@ use crate::pixel_clock::{self, VideoRect};
 /// page whatever rendition plays (and the viewer may switch during a recording).
 const CAPTURE_WIDTH: f64 = 1280.0;
 
-/// Where the viewer's video is drawn, in CSS pixels: the canvas box, letterboxed by
-/// `object-fit: contain`; `scale` is CSS pixels per captured pixel.
-const VIDEO_RECT_JS: &str = "(() => { const c = document.querySelector('canvas'); \
-    const r = c.getBoundingClientRect(); \
-    const s = Math.min(r.width / c.width, r.height / c.height); \
-    return {x: r.x + (r.width - c.width * s) / 2, y: r.y + (r.height - c.height * s) / 2, \
-        width: c.width * s}; })()";
+/// Where the viewer's video is shown, in CSS pixels: the box of the element showing it (the
+/// `<video>` the viewer puts in the canvas's place, or the canvas), letterboxed by
+/// `object-fit: contain`; `width` is the picture's width on the page.
+const VIDEO_RECT_JS: &str = "(() => { const v = document.querySelector('video'); \
+    const e = v ?? document.querySelector('canvas'); \
+    const [w, h] = v ? [v.videoWidth, v.videoHeight] : [e.width, e.height]; \
+    const r = e.getBoundingClientRect(); \
+    const s = Math.min(r.width / w, r.height / h); \
+    return {x: r.x + (r.width - w * s) / 2, y: r.y + (r.height - h * s) / 2, width: w * s}; })()";
 
 /// One composited frame whose clock could be read.
 #[derive(Clone, Copy, Debug, PartialEq)]

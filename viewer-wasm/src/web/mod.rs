@@ -10,6 +10,7 @@ mod decoder;
 mod render;
 mod shared;
 mod timer;
+mod track_sink;
 mod video_track;
 
 use std::rc::Rc;
@@ -47,6 +48,10 @@ impl Viewer {
     /// `options.syncProbe: true` notes flash and beep onsets (see `syncProbe()`);
     /// `options.audioTransport: "message"` feeds the audio worklet by messages even on a
     /// cross-origin isolated page (the path embeds in other sites take).
+    /// Where the browser has `MediaStreamTrackGenerator`, frames are shown by a `<video>`
+    /// element put in the canvas's place (id `<canvas id>-sink`, same classes; the canvas is
+    /// hidden), which keeps the conversion off the page's thread; `options.sink: "canvas"`
+    /// draws into the canvas instead.
     #[wasm_bindgen(constructor)]
     pub fn new(canvas: HtmlCanvasElement, options: JsValue) -> Result<Viewer, JsError> {
         let window = web_sys::window().ok_or_else(|| JsError::new("the viewer needs a window"))?;
@@ -67,10 +72,11 @@ impl Viewer {
         let probe = Reflect::get(&options, &"syncProbe".into()).is_ok_and(|on| on.is_truthy());
 
         let messages_only = option(&options, "audioTransport").as_deref() == Some("message");
+        let track_sink = option(&options, "sink").as_deref() != Some("canvas");
 
         let shared = Rc::new(Shared::new(performance, probe, messages_only));
-        let render =
-            RenderLoop::start(window, shared.clone(), canvas).map_err(|err| JsError::new(&err))?;
+        let render = RenderLoop::start(window, shared.clone(), canvas, track_sink)
+            .map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
         let running = connection::run(shared.clone(), url, name);
         wasm_bindgen_futures::spawn_local(async move {

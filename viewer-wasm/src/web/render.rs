@@ -1,7 +1,9 @@
 //! Painting: the animation-frame loop that tells the player a new frame began (it paints what
-//! waited for it, and notices when video has stopped arriving), and the painter that draws a
-//! decoded frame and closes it. When to paint is the player's decision (see
-//! `player::paint`). The canvas takes the video's size; the page's CSS scales it to fit.
+//! waited for it, and notices when video has stopped arriving), and the painter that shows a
+//! decoded frame — through a `<video>` element fed by a generated track where the browser has
+//! one ([`super::track_sink`]), else drawn into the canvas — and closes it. When to paint is
+//! the player's decision (see `player::paint`). The canvas takes the video's size; the page's
+//! CSS scales it to fit.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -16,6 +18,7 @@ use web_sys::{
 
 use super::describe;
 use super::shared::Shared;
+use super::track_sink::TrackSink;
 use crate::sync_probe::{FLASH_CENTRE_INSET, SyncProbe, mean_luma};
 
 type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
@@ -28,17 +31,24 @@ pub struct RenderLoop {
 }
 
 impl RenderLoop {
+    /// Paint into `canvas`, or into a `<video>` in its place when `track_sink` and the
+    /// browser has generated tracks.
     pub fn start(
         window: Window,
         shared: Rc<Shared>,
         canvas: HtmlCanvasElement,
+        track_sink: bool,
     ) -> Result<Self, String> {
         let probe = shared.probe.is_some();
-        shared.set_painter(Painter {
-            context: context(&canvas)?,
-            canvas,
-            probe,
-        });
+        let sink = if track_sink && TrackSink::available(&window) {
+            Sink::Track(TrackSink::replacing(&canvas)?)
+        } else {
+            Sink::Canvas {
+                context: context(&canvas)?,
+                canvas,
+            }
+        };
+        shared.set_painter(Painter { sink, probe });
         let callback: Callback = Rc::default();
         let request = Rc::new(Cell::new(0));
         let tick = {
@@ -87,12 +97,19 @@ fn context(canvas: &HtmlCanvasElement) -> Result<CanvasRenderingContext2d, Strin
         .map_err(|_| "the canvas has no 2D context".into())
 }
 
-/// Where frames are drawn.
+/// Where frames are shown.
 pub struct Painter {
-    canvas: HtmlCanvasElement,
-    context: CanvasRenderingContext2d,
+    sink: Sink,
     /// Read the sync probe's square from each frame painted.
     probe: bool,
+}
+
+enum Sink {
+    Canvas {
+        canvas: HtmlCanvasElement,
+        context: CanvasRenderingContext2d,
+    },
+    Track(TrackSink),
 }
 
 /// A frame drawn: its timestamp, when, and its size.
@@ -103,38 +120,49 @@ pub struct Painted {
 }
 
 impl Painter {
-    /// Draw `frame` at `now_unix_ms`, then close it; note the probe's square if asked to.
+    /// Show `frame` at `now_unix_ms` and let it go; note the probe's square if asked to.
     pub fn paint(
         &self,
         frame: VideoFrame,
         probe: Option<&Rc<RefCell<SyncProbe>>>,
         now_unix_ms: f64,
     ) -> Result<Painted, ()> {
-        // At the frame's own size: drawing is the page thread's largest cost on a slow
-        // machine, and the compositor scales the canvas to the page for free.
+        // At the frame's own size: the compositor scales it to the page for free.
         let (width, height) = (frame.display_width(), frame.display_height());
-        if self.canvas.width() != width || self.canvas.height() != height {
-            self.canvas.set_width(width);
-            self.canvas.set_height(height);
-        }
-        let drawn = self.context.draw_image_with_video_frame_and_dw_and_dh(
-            &frame,
-            0.0,
-            0.0,
-            f64::from(width),
-            f64::from(height),
-        );
         let timestamp_us = frame.timestamp();
-        if let (true, Ok(()), Some(probe)) = (self.probe, &drawn, probe) {
+        if let (true, Some(probe)) = (self.probe, probe) {
             read_flash(probe.clone(), &frame, now_unix_ms);
         }
-        frame.close();
-        drawn.map_err(|_| ())?;
+        match &self.sink {
+            Sink::Track(track) => track.write(&frame),
+            Sink::Canvas { canvas, context } => {
+                if canvas.width() != width || canvas.height() != height {
+                    canvas.set_width(width);
+                    canvas.set_height(height);
+                }
+                let drawn = context.draw_image_with_video_frame_and_dw_and_dh(
+                    &frame,
+                    0.0,
+                    0.0,
+                    f64::from(width),
+                    f64::from(height),
+                );
+                frame.close();
+                drawn.map_err(|_| ())?;
+            }
+        }
         Ok(Painted {
             timestamp_us,
             unix_ms: now_unix_ms,
             size: (width, height),
         })
+    }
+
+    /// Take a `<video>` sink off the page.
+    pub fn remove(&self) {
+        if let Sink::Track(track) = &self.sink {
+            track.remove();
+        }
     }
 }
 

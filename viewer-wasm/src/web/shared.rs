@@ -202,6 +202,9 @@ impl Shared {
 
     pub fn close(&self) {
         self.closed.set(true);
+        if let Some(painter) = self.painter.borrow().as_ref() {
+            painter.remove();
+        }
         self.set_decoder(None);
         self.stop_video();
         self.on(Event::Closed);
