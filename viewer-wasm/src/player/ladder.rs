@@ -3,9 +3,11 @@
 //! that has kept up comfortably for a while probes one rung up, and waits twice as long before
 //! the next probe each time a probe fails (steps down again soon after).
 //!
-//! "Behind" is the decode lag in media time (see [`super::decode`]): more than
-//! [`STEP_DOWN_LAG_MS`] for [`STEP_DOWN_AFTER_MS`] on end, or a jump to the next keyframe
-//! (which happens only beyond the jump budget) steps down at once.
+//! "Behind" is the larger of two lags: the decode lag in media time (see [`super::decode`]),
+//! and how much later than usual frames reach the player ([`Lateness`]: a network that cannot
+//! carry the rendition, or a page too busy to read it). More than [`STEP_DOWN_LAG_MS`] for
+//! [`STEP_DOWN_AFTER_MS`] on end, or a jump to the next keyframe (which happens only beyond the
+//! jump budget) steps down at once.
 //!
 //! A probe up needs evidence of headroom too: the decoder's busy fraction (each frame's
 //! service time, from its submission or the previous output, whichever is later, to its
@@ -138,6 +140,44 @@ impl Ladder {
         self.behind_since = None;
         self.calm_since = None;
         to
+    }
+}
+
+/// How much later than usual frames arrive: each frame's arrival time minus its timestamp,
+/// against the smallest such delay of the last [`LATENESS_WINDOW_MS`] (so neither the clock
+/// offset between sender and viewer nor a slow drift between their clocks counts).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lateness {
+    /// (arrival ms, delay ms), delays increasing: the candidates for the window's minimum.
+    minima: std::collections::VecDeque<(f64, f64)>,
+    late_ms: f64,
+}
+
+/// How far back the usual delay is looked for.
+pub const LATENESS_WINDOW_MS: f64 = 30_000.0;
+
+impl Lateness {
+    /// A frame stamped `timestamp_ms` (media clock) arrived at `now_ms` (monotonic).
+    pub fn arrived(&mut self, now_ms: f64, timestamp_ms: f64) {
+        let delay = now_ms - timestamp_ms;
+        while self.minima.back().is_some_and(|&(_, d)| d >= delay) {
+            self.minima.pop_back();
+        }
+        self.minima.push_back((now_ms, delay));
+        while self
+            .minima
+            .front()
+            .is_some_and(|&(at, _)| at < now_ms - LATENESS_WINDOW_MS)
+        {
+            self.minima.pop_front();
+        }
+        let usual = self.minima.front().map_or(delay, |&(_, d)| d);
+        self.late_ms = delay - usual;
+    }
+
+    /// How much later than usual the last frame arrived, ms.
+    pub fn late_ms(&self) -> f64 {
+        self.late_ms
     }
 }
 
@@ -277,6 +317,27 @@ mod tests {
         decode(&mut ladder, 5.0, 0.0, 60_000.0);
         assert_eq!(ladder.update(0.0, 0.0, false), None);
         assert_eq!(ladder.update(59_000.0, 0.0, false), None);
+    }
+
+    #[test]
+    fn lateness_is_delay_beyond_the_usual() {
+        let mut lateness = Lateness::default();
+        // A sender clock 5 s ahead: every delay is -5 s + transit.
+        for n in 0..100 {
+            let t = f64::from(n) * 10.0;
+            lateness.arrived(t + 20.0, t + 5000.0);
+        }
+        assert_eq!(lateness.late_ms(), 0.0);
+        // A congested link: each frame 3 ms later than the one before.
+        for n in 100..200 {
+            let t = f64::from(n) * 10.0;
+            lateness.arrived(t + 20.0 + f64::from(n - 100) * 3.0, t + 5000.0);
+        }
+        assert_eq!(lateness.late_ms(), 99.0 * 3.0);
+        // Long after, the old minimum has left the window.
+        let later = 100_000.0;
+        lateness.arrived(later + 50.0, later + 5000.0);
+        assert_eq!(lateness.late_ms(), 0.0);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::VecDeque;
 
 use crate::telemetry::{Report, Telemetry};
 use decode::{Next, Scheduler};
-use ladder::Ladder;
+use ladder::{Ladder, Lateness};
 use paint::{Offered, PaintSlot};
 
 /// One encoded video frame as read from the track.
@@ -59,6 +59,8 @@ pub struct Player<P, F> {
     decode: Scheduler<P>,
     slot: PaintSlot<F>,
     ladder: Ladder,
+    /// How late the current rendition's frames arrive.
+    lateness: Lateness,
     /// The rendition whose frames are decoded.
     current: usize,
     /// The rendition being switched to, until its first keyframe arrives.
@@ -77,6 +79,7 @@ impl<P, F> Default for Player<P, F> {
             decode: Scheduler::configured_for(0),
             slot: PaintSlot::default(),
             ladder: Ladder::new(vec![1.0], 0),
+            lateness: Lateness::default(),
             current: 0,
             pending: None,
             switches: 0,
@@ -99,6 +102,7 @@ impl<P, F> Player<P, F> {
         self.stop();
         self.decode = Scheduler::configured_for(playing);
         self.ladder = Ladder::new(costs, playing);
+        self.lateness = Lateness::default();
         self.current = playing;
         self.pending = None;
         self.playing = true;
@@ -123,6 +127,7 @@ impl<P, F> Player<P, F> {
     /// A frame was read from a video track at `now_ms` (monotonic).
     pub fn received(&mut self, now_ms: f64, frame: Encoded<P>) {
         let dropped = if frame.rendition == self.current {
+            self.lateness.arrived(now_ms, frame.timestamp_us / 1000.0);
             self.decode.push(frame)
         } else if self.pending == Some(frame.rendition)
             && frame.keyframe
@@ -134,6 +139,7 @@ impl<P, F> Player<P, F> {
             self.current = frame.rendition;
             self.pending = None;
             self.switches += 1;
+            self.lateness = Lateness::default();
             self.decode.switch(frame)
         } else {
             // A rendition not (or not yet) played.
@@ -225,7 +231,8 @@ impl<P, F> Player<P, F> {
                 }
             }
         }
-        if let Some(to) = self.ladder.update(now_ms, self.decode.lag_ms(), jumped) {
+        let behind = self.decode.lag_ms().max(self.lateness.late_ms());
+        if let Some(to) = self.ladder.update(now_ms, behind, jumped) {
             self.switch_to(to);
         }
     }

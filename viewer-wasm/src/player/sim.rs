@@ -38,6 +38,9 @@ pub struct Scenario {
     pub light: Option<Light>,
     /// What a person sees is measured from here on (ms).
     pub measure_from_ms: f64,
+    /// The share of the main rendition's bitrate the network carries (the light one always
+    /// fits): below 1, its frames queue up on the way.
+    pub main_link: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -75,6 +78,7 @@ impl Default for Scenario {
             paint_ms: 1.0,
             light: None,
             measure_from_ms: 1000.0,
+            main_link: None,
         }
     }
 }
@@ -128,6 +132,7 @@ struct DecoderThread {
 /// A subscribed rendition's track: the next frame it delivers, and from when.
 #[derive(Debug, Clone, Copy)]
 struct Subscribed {
+    first: u64,
     next: u64,
     since_ms: f64,
 }
@@ -142,6 +147,21 @@ impl Scenario {
         match self.network_gap {
             Some(gap) if gap.covers(sent) => sent - sent.rem_euclid(gap.period_ms) + gap.busy_ms,
             _ => sent,
+        }
+    }
+
+    /// When a subscribed track's next frame arrives.
+    fn track_arrival_ms(&self, rendition: usize, track: &Subscribed) -> f64 {
+        let arrival = self
+            .arrival_ms(track.next)
+            .max(track.since_ms + self.network_ms);
+        match self.main_link {
+            Some(share) if rendition == 0 => {
+                // Each frame takes 1 / share of a frame interval to cross the link.
+                let sent = (track.next - track.first) as f64 * 1000.0 / self.fps / share;
+                arrival.max(track.since_ms + self.network_ms + sent)
+            }
+            _ => arrival,
         }
     }
 
@@ -190,6 +210,7 @@ impl Scenario {
         let end_ms = self.seconds * 1000.0;
         let mut tracks: [Option<Subscribed>; 2] = [
             Some(Subscribed {
+                first: 0,
                 next: 0,
                 since_ms: 0.0,
             }),
@@ -208,10 +229,7 @@ impl Scenario {
             for (rendition, track) in tracks.iter_mut().enumerate() {
                 while let Some(sub) = track
                     && sub.next < frames
-                    && self
-                        .arrival_ms(sub.next)
-                        .max(sub.since_ms + self.network_ms)
-                        <= t
+                    && self.track_arrival_ms(rendition, sub) <= t
                 {
                     tasks.push_back(Task::Read((rendition, sub.next)));
                     sub.next += self.step(rendition);
@@ -281,8 +299,10 @@ impl Scenario {
                         Action::Subscribe(rendition) => {
                             // The relay serves the current group from its start.
                             let now = (t * self.fps / 1000.0) as u64;
+                            let first = now - now % self.gop;
                             tracks[rendition] = Some(Subscribed {
-                                next: now - now % self.gop,
+                                first,
+                                next: first,
                                 since_ms: t,
                             });
                         }
@@ -517,6 +537,22 @@ mod tests {
         assert_smooth(&outcome);
         assert_eq!(outcome.rendition, 0, "{outcome:?}");
         assert!(outcome.frames_shown_per_s > 55.0, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_network_that_cannot_carry_the_main_rendition_steps_down() {
+        let outcome = Scenario {
+            main_link: Some(0.8),
+            light: Some(LIGHT),
+            seconds: 20.0,
+            measure_from_ms: 8000.0,
+            ..Scenario::default()
+        }
+        .run();
+        assert_eq!(outcome.corrupt, 0, "{outcome:?}");
+        assert_eq!(outcome.rendition, 1, "{outcome:?}");
+        assert!(outcome.latency_p95_ms < 100.0, "{outcome:?}");
+        assert!(outcome.frames_shown_per_s > 29.0, "{outcome:?}");
     }
 
     #[test]
