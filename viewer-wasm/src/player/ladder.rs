@@ -26,6 +26,11 @@ pub const CALM_LAG_MS: f64 = 50.0;
 pub const FIRST_PROBE_MS: f64 = 10_000.0;
 pub const LONGEST_PROBE_MS: f64 = 160_000.0;
 
+/// Joining is no evidence: a subscription starts with its group's backlog to decode through
+/// (and may jump if the next keyframe comes first). Until the player first catches up, or this
+/// long after the start, nothing steps down.
+pub const JOIN_GRACE_MS: f64 = 5000.0;
+
 /// A step down this soon after a step up means the probe failed.
 const PROBE_FAILED_WITHIN_MS: f64 = 10_000.0;
 
@@ -48,6 +53,9 @@ pub struct Ladder {
     calm_since: Option<f64>,
     probe_after_ms: f64,
     stepped_up_at: Option<f64>,
+    /// When playback started (the first update), and whether it has caught up since.
+    started_ms: Option<f64>,
+    caught_up: bool,
 }
 
 impl Ladder {
@@ -61,6 +69,8 @@ impl Ladder {
             calm_since: None,
             probe_after_ms: FIRST_PROBE_MS,
             stepped_up_at: None,
+            started_ms: None,
+            caught_up: false,
         }
     }
 
@@ -106,6 +116,13 @@ impl Ladder {
     /// The decode lag at `now_ms`, and whether the player just jumped ahead. Returns the
     /// rendition to switch to, if any; the switch counts from now.
     pub fn update(&mut self, now_ms: f64, lag_ms: f64, jumped: bool) -> Option<usize> {
+        let started = *self.started_ms.get_or_insert(now_ms);
+        if !self.caught_up {
+            self.caught_up = lag_ms <= STEP_DOWN_LAG_MS && !jumped;
+            if !self.caught_up && now_ms - started < JOIN_GRACE_MS {
+                return None;
+            }
+        }
         if lag_ms > STEP_DOWN_LAG_MS || jumped {
             self.calm_since = None;
             let since = *self.behind_since.get_or_insert(now_ms);
@@ -261,9 +278,33 @@ mod tests {
         assert_eq!(ladder.update(5000.0, 1000.0, false), None);
     }
 
+    /// A ladder whose player has caught up after joining.
+    fn joined(costs: Vec<f64>, playing: usize) -> Ladder {
+        let mut ladder = Ladder::new(costs, playing);
+        assert_eq!(ladder.update(-1.0, 0.0, false), None);
+        ladder
+    }
+
+    #[test]
+    fn joining_is_not_struggling() {
+        let mut ladder = Ladder::new(two(), 0);
+        // Two seconds of backlog and a jump while fast-forwarding: no step down.
+        assert_eq!(ladder.update(0.0, 2000.0, false), None);
+        assert_eq!(ladder.update(1500.0, 1500.0, true), None);
+        assert_eq!(ladder.update(3000.0, 400.0, false), None);
+        // Caught up: from now on, lag counts.
+        assert_eq!(ladder.update(3100.0, 20.0, false), None);
+        assert_eq!(ladder.update(3200.0, 0.0, true), Some(1));
+        // A viewer that never catches up steps down once the grace is over.
+        let mut slow = Ladder::new(two(), 0);
+        assert_eq!(slow.update(0.0, 2000.0, false), None);
+        assert_eq!(slow.update(JOIN_GRACE_MS - 1.0, 900.0, true), None);
+        assert_eq!(slow.update(JOIN_GRACE_MS, 900.0, true), Some(1));
+    }
+
     #[test]
     fn sustained_lag_steps_down_and_a_blip_does_not() {
-        let mut ladder = Ladder::new(two(), 0);
+        let mut ladder = joined(two(), 0);
         assert_eq!(ladder.update(0.0, 200.0, false), None);
         assert_eq!(ladder.update(500.0, 20.0, false), None);
         assert_eq!(ladder.update(600.0, 200.0, false), None);
@@ -275,14 +316,14 @@ mod tests {
 
     #[test]
     fn a_jump_steps_down_at_once() {
-        let mut ladder = Ladder::new(vec![3.0, 2.0, 1.0], 0);
+        let mut ladder = joined(vec![3.0, 2.0, 1.0], 0);
         assert_eq!(ladder.update(0.0, 0.0, true), Some(1));
         assert_eq!(ladder.playing(), 1);
     }
 
     #[test]
     fn probes_up_after_a_calm_while_and_backs_off_when_the_probe_fails() {
-        let mut ladder = Ladder::new(two(), 0);
+        let mut ladder = joined(two(), 0);
         assert_eq!(ladder.update(0.0, 400.0, true), Some(1));
         // 2 ms a frame at 30 fps: 6 % busy, 48 % on the rung above.
         decode(&mut ladder, 2.0, 0.0, 100_000.0);

@@ -510,8 +510,8 @@ mod tests {
             key_ms: 60.0,
             light: Some(LIGHT),
             seconds: 20.0,
-            // The step down happens within the first group or two.
-            measure_from_ms: 5000.0,
+            // The step down happens once joining is over (it never catches up).
+            measure_from_ms: 8000.0,
             ..busy_client()
         }
         .run();
@@ -563,7 +563,7 @@ mod tests {
             delta_ms: 25.0,
             key_ms: 60.0,
             light: Some(LIGHT),
-            seconds: 8.0,
+            seconds: 10.0,
             measure_from_ms: 500.0,
             ..busy_client()
         }
