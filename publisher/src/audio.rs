@@ -120,7 +120,9 @@ impl Supervisor {
             let (ffmpeg, stdout) = Ffmpeg::spawn(&self.program, &args, "ffmpeg (audio)")?;
             *lock(&self.running) = Some(ffmpeg);
             let started = Instant::now();
-            let (received, result) = self.broadcast.ingest_audio(stdout, &self.meter);
+            let (received, result) =
+                self.broadcast
+                    .ingest_audio(stdout, self.settings.codec, &self.meter);
             let ffmpeg = lock(&self.running).take();
             if self.stopped() {
                 return Ok(());

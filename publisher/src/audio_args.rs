@@ -2,7 +2,7 @@
 //!
 //! Audio runs in its **own ffmpeg process**, so it can never hold back or break the video: one
 //! muxer interleaving both adds latency, and ffmpeg 5.1 refuses Opus in FLV. It writes MPEG-TS to
-//! its stdout, which moq-mux's TS import turns into the broadcast's audio track.
+//! its stdout, which [`crate::audio_import`] turns into the broadcast's audio track.
 //!
 //! Latency choices (measured on ffmpeg 5.1, sample stamp → bytes read from stdout):
 //! - Opus `-application lowdelay -frame_duration 10`: 10 ms packets, 2.5 ms look-ahead.

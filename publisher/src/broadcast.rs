@@ -1,7 +1,7 @@
 //! The hang broadcast the publisher fills: an origin holding one announced broadcast, its
 //! catalog (with the clock that ties frame timestamps to wall-clock capture time), and the
-//! FLV import that turns ffmpeg's output into tracks, groups and frames — and the MPEG-TS import
-//! that adds the audio from a second ffmpeg to the same broadcast and catalog.
+//! FLV import that turns ffmpeg's output into tracks, groups and frames — and the audio from a
+//! second ffmpeg's MPEG-TS, added to the same broadcast and catalog by [`audio_import`].
 
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -9,6 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use crate::audio_args::Codec;
+use crate::audio_import;
 use crate::flv_tags::Scanner;
 use crate::status::{AudioMeter, AudioState, Meter};
 use crate::ts_pes;
@@ -100,21 +102,23 @@ impl Broadcast {
         }
     }
 
-    /// Read the audio ffmpeg's MPEG-TS output until it ends, publishing each packet into the same
-    /// broadcast and catalog as the video, timestamps verbatim (they are already on the broadcast
-    /// clock). Returns whether anything arrived at all, with how the stream ended. Blocking.
+    /// Read the audio ffmpeg's MPEG-TS output (`codec` in it) until it ends, publishing each
+    /// packet into the same broadcast and catalog as the video the moment it arrives, timestamps
+    /// verbatim (they are already on the broadcast clock), in groups of
+    /// [`audio_import::GROUP_DURATION`]. Returns whether anything arrived at all, with how the
+    /// stream ended. Blocking.
     ///
-    /// The TS import is created on the first bytes, not before: its catalog reservation withholds
+    /// The import is created on the first bytes, not before: its catalog reservation withholds
     /// the catalog's first publication until the audio's track is known, and an audio ffmpeg that
     /// never starts must not keep the video out of the catalog. Once the stream ends the import is
     /// finished and dropped, which retires the audio rendition from the catalog.
     pub fn ingest_audio(
         &self,
         mut ts: impl Read,
+        codec: Codec,
         meter: &Mutex<AudioMeter>,
     ) -> (bool, anyhow::Result<()>) {
         let mut import = None;
-        let mut scanner = ts_pes::Scanner::default();
         let mut buf = vec![0u8; 64 * 1024];
         let result = loop {
             let n = match ts.read(&mut buf) {
@@ -125,21 +129,17 @@ impl Broadcast {
                 }
             };
             let now_us = unix_micros();
-            let chunk = &buf[..n];
-            {
-                let mut meter = meter.lock().unwrap_or_else(|p| p.into_inner());
-                meter.state = AudioState::Live;
-                scanner.feed(chunk, |pes| {
-                    meter.packet(
-                        pes.pts
-                            .map(|pts| ts_pes::ingest_ms(now_us, self.base_unix_micros, pts)),
-                    );
-                });
-            }
             let import = import.get_or_insert_with(|| {
-                moq_mux::container::ts::Import::new(self.producer.clone(), self.catalog.reserve())
+                audio_import::Import::new(self.producer.clone(), &self.catalog, codec)
             });
-            if let Err(err) = import.decode(chunk) {
+            let lock = || meter.lock().unwrap_or_else(|p| p.into_inner());
+            lock().state = AudioState::Live;
+            let decoded = import.decode(&buf[..n], |pts| {
+                let ingest_ms =
+                    pts.map(|pts| ts_pes::ingest_ms(now_us, self.base_unix_micros, pts));
+                lock().packet(ingest_ms);
+            });
+            if let Err(err) = decoded {
                 break Err(err.context("importing the audio ffmpeg's MPEG-TS output"));
             }
         };
