@@ -144,10 +144,10 @@ async fn play(
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {
-            // The publisher sends each Opus packet as its own group; a subscription's default
-            // budget abandons a group as soon as a newer one lands, which loses packets that
-            // merely crossed on the way. Late ones are kept a while: the playout decides what
-            // a late packet is still good for.
+            // Audio comes in short groups (100 ms from our publisher; one per packet from
+            // others); a subscription's default budget abandons a group as soon as a newer one
+            // lands, which loses packets that merely crossed on the way. Late ones are kept a
+            // while: the playout decides what a late packet is still good for.
             let subscription = track::Subscription::default()
                 .with_priority(AUDIO_PRIORITY)
                 .with_max_age(AUDIO_MAX_AGE);
