@@ -65,6 +65,8 @@ pub struct Report {
     /// How far decoding is behind the newest frame received, in media time (set by the
     /// player).
     pub lag_ms: Option<f64>,
+    /// How much later than usual the last video frame arrived (set by the player).
+    pub late_ms: Option<f64>,
     /// Rendition switches since the viewer was created (set by the player).
     pub switches: u64,
     pub audio: AudioReport,
@@ -218,6 +220,7 @@ impl Telemetry {
             decode_ms: self.decode.summary(),
             rendition: None,
             lag_ms: None,
+            late_ms: None,
             switches: 0,
         }
     }

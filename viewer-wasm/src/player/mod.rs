@@ -114,6 +114,7 @@ impl<P, F> Player<P, F> {
         if self.playing {
             report.rendition = Some(self.current);
             report.lag_ms = Some(self.decode.lag_ms());
+            report.late_ms = Some(self.lateness.late_ms());
         }
         report.switches = self.switches;
         report
