@@ -198,9 +198,12 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
     if light.every > 1 {
         let _ = write!(graph, "select=not(mod(n\\,{})),", light.every);
     }
+    // ffmpeg 5.1 runs the whole graph before it encodes the main frame, so this scale delays the
+    // main rendition: `area` (a box filter, right for halving) takes 0.4 ms a 720p frame here,
+    // the default bicubic 0.9 ms.
     let _ = write!(
         graph,
-        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2{LIGHT}",
+        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=area{LIGHT}",
         w = light.width,
         h = light.height
     );
@@ -470,7 +473,8 @@ mod tests {
             graph,
             format!(
                 "{main},split[main][light_in];[light_in]select=not(mod(n\\,2)),\
-                 scale=640:360:force_original_aspect_ratio=decrease:force_divisible_by=2[light]"
+                 scale=640:360:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=area\
+                 [light]"
             )
         );
     }

@@ -57,7 +57,7 @@ mod tests {
             .as_micros() as u64;
         let (width, height) = (1280 / shrink, 720 / shrink);
         let graph = format!(
-            "settb=AVTB,setpts=RTCTIME-{base},{},scale={width}:{height}",
+            "settb=AVTB,setpts=RTCTIME-{base},{},scale={width}:{height}:flags=area",
             filter(base)
         );
         let encoded = Command::new("ffmpeg")
