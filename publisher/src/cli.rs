@@ -65,7 +65,7 @@ pub struct Args {
 
     /// Video renditions: 2 adds a light one to the broadcast (half the size, about 30 fps, the
     /// same capture times and keyframe instants) that viewers whose CPU can't keep up with the
-    /// main one step down to; it costs ffmpeg 15–20 % more CPU. 1: the main only.
+    /// main one step down to; it costs ffmpeg 10–20 % more CPU. 1: the main only.
     #[arg(long, default_value_t = 2, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=2))]
     pub renditions: u8,
 
