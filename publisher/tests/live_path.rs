@@ -88,7 +88,8 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
     let url = format!("http://localhost:{}/anon", relay.quic.port());
     let _publisher = Publisher::start(&["--name", "ladder", "--url", &url, "--no-audio"])?;
 
-    let renditions = receive_renditions(&url, "ladder", 2, Duration::from_millis(4500)).await?;
+    // 4 s of each: enough for a group boundary in both.
+    let renditions = receive_renditions(&url, "ladder", &[240, 120]).await?;
     let [
         (main_track, main, main_frames),
         (light_track, light, light_frames),
@@ -105,15 +106,10 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
         "{}",
         light.codec
     );
-    // 135 and 270 when the machine keeps up; a loaded one runs the test source slower.
     assert!(
-        light_frames.len() >= 60,
-        "{} light frames in 4.5 s",
-        light_frames.len()
-    );
-    assert!(
-        main_frames.len() >= 120,
-        "{} main frames",
+        light_frames.len() >= 120 && main_frames.len() >= 240,
+        "{} light and {} main frames within 20 s",
+        light_frames.len(),
         main_frames.len()
     );
 
@@ -132,7 +128,7 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
         .filter(|(t, _)| main_times.contains_key(t))
         .collect();
     assert!(
-        overlap.len() >= 40,
+        overlap.len() >= 60,
         "{} light frames overlap",
         overlap.len()
     );

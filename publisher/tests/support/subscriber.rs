@@ -1,5 +1,6 @@
 //! A native MoQ subscriber that reads a hang broadcast back and checks what it gets.
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -213,7 +214,8 @@ async fn read_timed(
 ) -> anyhow::Result<Timed> {
     let mut timed = Vec::new();
     read_track(broadcast, name, duration, |timestamp, _| {
-        timed.push((timestamp, unix_micros()))
+        timed.push((timestamp, unix_micros()));
+        ControlFlow::Continue(())
     })
     .await?;
     Ok(timed)
@@ -222,30 +224,40 @@ async fn read_timed(
 /// Frames of a video track as (timestamp µs, whether it starts its group with a keyframe).
 pub type Keyed = Vec<(u64, bool)>;
 
-/// Connect, wait for a catalog with `count` video renditions, then read all of them for
-/// `duration` at once (at the live edge). Returns each one's track name, configuration and frames,
-/// best first (as viewers rank them).
+/// Connect, wait for a catalog with as many video renditions as `want` has numbers, then read
+/// them all at once (at the live edge), each until it has its number of frames (best first), or
+/// for 20 s. Returns each one's track name, configuration and frames, best first (as viewers rank
+/// them).
 pub async fn receive_renditions(
     url: &str,
     name: &str,
-    count: usize,
-    duration: Duration,
+    want: &[usize],
 ) -> anyhow::Result<Vec<(String, hang::catalog::VideoConfig, Keyed)>> {
     let (_connection, broadcast) = open(url, name).await?;
-    let catalog = first_catalog(&broadcast, |c| c.video.renditions.len() == count).await?;
+    let catalog = first_catalog(&broadcast, |c| c.video.renditions.len() == want.len()).await?;
     let mut reads = tokio::task::JoinSet::new();
-    for (index, (track, _)) in catalog.video.ranked().enumerate() {
+    for (index, ((track, _), want)) in catalog.video.ranked().zip(want.iter().copied()).enumerate()
+    {
         let (broadcast, track) = (broadcast.clone(), track.clone());
         reads.spawn(async move {
             let mut keyed = Vec::new();
-            read_track(&broadcast, &track, duration, |timestamp, key| {
-                keyed.push((timestamp, key))
-            })
+            read_track(
+                &broadcast,
+                &track,
+                Duration::from_secs(20),
+                |timestamp, key| {
+                    keyed.push((timestamp, key));
+                    match keyed.len() < want {
+                        true => ControlFlow::Continue(()),
+                        false => ControlFlow::Break(()),
+                    }
+                },
+            )
             .await
             .map(|()| (index, keyed))
         });
     }
-    let mut frames = vec![Vec::new(); count];
+    let mut frames = vec![Vec::new(); want.len()];
     while let Some(read) = reads.join_next().await {
         let (index, keyed) = read??;
         frames[index] = keyed;
@@ -259,15 +271,16 @@ pub async fn receive_renditions(
 }
 
 /// Read track `name` for `duration`, calling `on_frame(timestamp µs, keyframe)` for each
-/// non-empty frame; a keyframe is a group's first frame holding an IDR slice.
+/// non-empty frame until it says to stop; a keyframe is a group's first frame holding an IDR
+/// slice.
 async fn read_track(
     broadcast: &moq_net::broadcast::Consumer,
     name: &str,
     duration: Duration,
-    mut on_frame: impl FnMut(u64, bool),
+    mut on_frame: impl FnMut(u64, bool) -> ControlFlow<()>,
 ) -> anyhow::Result<()> {
-    // The default budget (max age 0) abandons a group as soon as a newer one lands; with a group
-    // per 10 ms audio packet any reordering would drop packets, so tolerate 200 ms of it.
+    // The default budget (max age 0) abandons a group as soon as a newer one lands; tolerate
+    // 200 ms of reordering so that short groups (audio) lose no packets.
     let budget = moq_net::track::Subscription::default().with_max_age(Duration::from_millis(200));
     let mut track = broadcast.track(name)?.subscribe(budget).await?;
     let read = tokio::time::timeout(duration, async {
@@ -285,8 +298,10 @@ async fn read_track(
                 let frame = hang::container::Frame::decode(frame.payload)?;
                 if !frame.payload.is_empty() {
                     let key = first && has_idr(&frame.payload);
-                    on_frame(frame.timestamp.as_micros() as u64, key);
                     first = false;
+                    if on_frame(frame.timestamp.as_micros() as u64, key).is_break() {
+                        return Ok(());
+                    }
                 }
             }
         }
