@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::process::ChildStdout;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use ffmpeg_sidecar::child::FfmpegChild;
@@ -15,6 +16,8 @@ use ffmpeg_sidecar::command::FfmpegCommand;
 use ffmpeg_sidecar::event::{FfmpegEvent, LogLevel};
 
 const KEPT_LOG_LINES: usize = 12;
+/// How long ffmpeg may take to exit once an output of it has ended.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
 
 /// How to get ffmpeg, for the error shown when it cannot be started.
 pub const INSTALL_HELP: &str = "install ffmpeg 5.1 or newer and make sure `ffmpeg` is on PATH \
@@ -71,11 +74,26 @@ impl Ffmpeg {
         Ok((Self { child, log }, stdout))
     }
 
-    /// Wait for ffmpeg to exit (after its stdout ended) and describe how it ended.
+    /// Wait for ffmpeg to exit (after an output of it ended) and describe how it ended. One
+    /// that keeps running regardless (another output still open) is stopped after a moment.
     pub fn finish(&mut self) -> anyhow::Error {
-        let status = self.child.wait();
+        let child = self.child.as_inner_mut();
+        let deadline = Instant::now() + EXIT_GRACE;
+        let status = loop {
+            match child.try_wait() {
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(None) => {
+                    let _ = child.kill();
+                    break child.wait();
+                }
+                Ok(Some(status)) => break Ok(status),
+                Err(err) => break Err(err),
+            }
+        };
         // Give the log thread a moment to take the final lines.
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(100));
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let tail: Vec<&str> = log.iter().map(String::as_str).collect();
         let how = match status {
