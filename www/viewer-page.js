@@ -2,7 +2,8 @@
 // the state badge, the sound controls and the stats line current. Parameters: ?name=
 // (broadcast, default "screen"), ?url= (relay, default http://<this host>:4443/anon) and
 // ?probe=1 (note test-source flashes and beeps for A/V sync measurements) and ?audio=message
-// (feed sound to the audio thread by messages, as on pages that are not cross-origin isolated).
+// (feed sound to the audio thread by messages, as on pages that are not cross-origin isolated)
+// and ?sink=canvas (draw into the canvas even where a <video> could show the frames).
 import init, { Viewer } from "/pkg/viewer.js";
 
 const params = new URLSearchParams(location.search);
@@ -10,6 +11,7 @@ const name = params.get("name") || "screen";
 const url = params.get("url") || `http://${location.hostname}:4443/anon`;
 const syncProbe = params.get("probe") === "1";
 const audioTransport = params.get("audio") === "message" ? "message" : "auto";
+const sink = params.get("sink") === "canvas" ? "canvas" : "auto";
 
 const canvas = document.getElementById("video");
 const stateEl = document.getElementById("state");
@@ -109,7 +111,7 @@ function update() {
 try {
   showState("connecting");
   await init();
-  window.viewer = new Viewer(canvas, { url, name, syncProbe, audioTransport });
+  window.viewer = new Viewer(canvas, { url, name, syncProbe, audioTransport, sink });
   update();
   setInterval(update, 250);
 } catch (err) {
