@@ -131,48 +131,70 @@ pub fn run() -> anyhow::Result<()> {
         "\nGlass to glass and smoothness (pixel clock read from CDP screencast frames, {GLASS_WINDOW:?} each):\n"
     );
     println!(
-        "| recorder | CPU throttle | fps shown | longest freeze | glass p50 | glass p95 | glass max | rendition | viewer latency p50 / p95 |"
+        "| sink | recorder | CPU throttle | fps shown | longest freeze | glass p50 | glass p95 | glass max | rendition | viewer latency p50 / p95 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     let rows = [
         (Recorder::Light, 1.0),
         (Recorder::Heavy, 1.0),
         (Recorder::Light, 4.0),
         (Recorder::Light, 6.0),
     ];
-    for (recorder, rate) in rows {
-        chromium.throttle_cpu(rate)?;
-        std::thread::sleep(WARM_UP);
-        let glass::Recording {
-            samples, frames, ..
-        } = glass::record(&mut chromium, recorder, GLASS_WINDOW)?;
-        let viewer = chromium.viewer_stats()?.context("no stats")?;
-        let summary = glass::summarize(&samples, GLASS_WINDOW);
-        let ms = |v: f64| format!("{v:.0} ms");
-        let glass =
-            |f: fn(&glass::Summary) -> f64| summary.as_ref().map_or("n/a".into(), |s| ms(f(s)));
-        println!(
-            "| {} | {rate}× | {} | {} | {} | {} | {} | {} | {} / {} |",
-            recorder.as_str(),
-            summary
-                .as_ref()
-                .map_or(format!("0 ({frames} composited)"), |s| format!(
-                    "{:.1}",
-                    s.fps_shown
-                )),
-            glass(|s| s.longest_freeze),
-            glass(|s| s.p50),
-            glass(|s| s.p95),
-            glass(|s| s.max),
-            rendition(&viewer),
-            viewer.latency_ms.p50.map_or("n/a".into(), ms),
-            viewer.latency_ms.p95.map_or("n/a".into(), ms),
+    // The page's default (a <video> fed by a generated track), then the canvas it falls back
+    // to in browsers without one.
+    for sink in ["video", "canvas"] {
+        chromium.throttle_cpu(1.0)?;
+        chromium.navigate(&format!("{}&sink={sink}", stack.page_url("bench")))?;
+        let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
+        ensure!(
+            live.is_some_and(|s| s.state == "live"),
+            "the viewer never went live with sink={sink}"
         );
+        std::thread::sleep(WARM_UP);
+        for (recorder, rate) in rows {
+            chromium.throttle_cpu(rate)?;
+            std::thread::sleep(WARM_UP);
+            smoothness_row(&mut chromium, sink, recorder, rate)?;
+        }
     }
     chromium.throttle_cpu(1.0)?;
     stack.check_alive()?;
     drop(chromium);
     crate::bench_audio::run(&mut stack)
+}
+
+/// Record the page for [`GLASS_WINDOW`] and print one row of the smoothness table.
+fn smoothness_row(
+    chromium: &mut Chromium,
+    sink: &str,
+    recorder: Recorder,
+    rate: f64,
+) -> anyhow::Result<()> {
+    let glass::Recording {
+        samples, frames, ..
+    } = glass::record(chromium, recorder, GLASS_WINDOW)?;
+    let viewer = chromium.viewer_stats()?.context("no stats")?;
+    let summary = glass::summarize(&samples, GLASS_WINDOW);
+    let ms = |v: f64| format!("{v:.0} ms");
+    let glass = |f: fn(&glass::Summary) -> f64| summary.as_ref().map_or("n/a".into(), |s| ms(f(s)));
+    println!(
+        "| {sink} | {} | {rate}× | {} | {} | {} | {} | {} | {} | {} / {} |",
+        recorder.as_str(),
+        summary
+            .as_ref()
+            .map_or(format!("0 ({frames} composited)"), |s| format!(
+                "{:.1}",
+                s.fps_shown
+            )),
+        glass(|s| s.longest_freeze),
+        glass(|s| s.p50),
+        glass(|s| s.p95),
+        glass(|s| s.max),
+        rendition(&viewer),
+        viewer.latency_ms.p50.map_or("n/a".into(), ms),
+        viewer.latency_ms.p95.map_or("n/a".into(), ms),
+    );
+    Ok(())
 }
 
 /// The rendition the viewer plays, as its picture size.
