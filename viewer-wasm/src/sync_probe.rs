@@ -3,11 +3,22 @@
 //! time. The viewer, when asked, notes the Unix time each flash is painted and each beep onset
 //! is heard; the difference is the skew a person would perceive, whatever the timestamps say.
 //!
-//! The square is drawn at `x = width − 192, y = height − 192`, 128 × 128 pixels: its centre is
-//! 128 pixels in from the right and bottom edges.
+//! The square is drawn at `x = width − 192, y = height − 192`, 128 × 128 pixels of the captured
+//! picture: its centre is 128 pixels in from the right and bottom edges. A lighter rendition
+//! is the same picture scaled down, so there the inset scales too.
 
-/// The flash square's centre, in from the right and bottom edges, pixels.
+/// The flash square's centre, in from the right and bottom edges, in captured pixels.
 pub const FLASH_CENTRE_INSET: u32 = 128;
+
+/// The flash square's centre inset in a frame `frame_width` wide of a broadcast whose largest
+/// rendition (the captured size) is `captured_width` wide (`None`: the frame's own).
+pub fn flash_inset(frame_width: u32, captured_width: Option<u32>) -> f64 {
+    let scale = match captured_width {
+        Some(captured) if captured > 0 => f64::from(frame_width) / f64::from(captured),
+        _ => 1.0,
+    };
+    f64::from(FLASH_CENTRE_INSET) * scale
+}
 /// Onsets kept of each kind: two minutes at one per second.
 const KEEP: usize = 120;
 /// Mean luma above which the square is lit, below which it is dark (0–255).
@@ -64,6 +75,13 @@ pub fn mean_luma(rgba: &[u8]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inset_scales_with_the_rendition() {
+        assert_eq!(flash_inset(1280, Some(1280)), 128.0);
+        assert_eq!(flash_inset(640, Some(1280)), 64.0);
+        assert_eq!(flash_inset(1920, None), 128.0);
+    }
 
     #[test]
     fn a_flash_counts_once_at_its_first_lit_frame() {

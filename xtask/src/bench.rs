@@ -13,6 +13,10 @@ use crate::{build_web, glass, procstat};
 const WINDOW: Duration = Duration::from_secs(30);
 const WARM_UP: Duration = Duration::from_secs(3);
 const GLASS_WINDOW: Duration = Duration::from_secs(10);
+/// How long a newly throttled viewer gets to settle (step down to the rendition it can play)
+/// before its row is recorded: the rows show the steady state; the e2e test and the player's
+/// simulator cover the switch itself.
+const THROTTLED_SETTLE: Duration = Duration::from_secs(8);
 
 pub fn run() -> anyhow::Result<()> {
     let web = build_web::build_web(true)?;
@@ -153,7 +157,11 @@ pub fn run() -> anyhow::Result<()> {
         std::thread::sleep(WARM_UP);
         for (recorder, rate) in rows {
             chromium.throttle_cpu(rate)?;
-            std::thread::sleep(WARM_UP);
+            std::thread::sleep(if rate > 1.0 {
+                THROTTLED_SETTLE
+            } else {
+                WARM_UP
+            });
             smoothness_row(&mut chromium, sink, recorder, rate)?;
         }
     }

@@ -141,6 +141,7 @@ async fn play(
                 .map(|(_, rendition, acceleration)| decoder::config(rendition, *acceleration))
                 .collect();
             video_decoder = Some(Decoder::new(shared, configs, ladder.start)?);
+            shared.set_captured_width(ladder.rungs[0].1.coded_width);
         }
         let mut audio_playback = None;
         if let Some((name, rendition)) = &audio {

@@ -19,7 +19,7 @@ use web_sys::{
 use super::describe;
 use super::shared::Shared;
 use super::track_sink::TrackSink;
-use crate::sync_probe::{FLASH_CENTRE_INSET, SyncProbe, mean_luma};
+use crate::sync_probe::{SyncProbe, flash_inset, mean_luma};
 
 type Callback = Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>>;
 
@@ -48,7 +48,11 @@ impl RenderLoop {
                 canvas,
             }
         };
-        shared.set_painter(Painter { sink, probe });
+        shared.set_painter(Painter {
+            sink,
+            probe,
+            captured_width: Cell::new(None),
+        });
         let callback: Callback = Rc::default();
         let request = Rc::new(Cell::new(0));
         let tick = {
@@ -102,6 +106,8 @@ pub struct Painter {
     sink: Sink,
     /// Read the sync probe's square from each frame painted.
     probe: bool,
+    /// The width of the broadcast's largest rendition, where the probe's square is placed.
+    captured_width: Cell<Option<u32>>,
 }
 
 enum Sink {
@@ -120,6 +126,11 @@ pub struct Painted {
 }
 
 impl Painter {
+    /// The playing broadcast's largest rendition is this wide.
+    pub fn set_captured_width(&self, width: Option<u32>) {
+        self.captured_width.set(width);
+    }
+
     /// Show `frame` at `now_unix_ms` and let it go; note the probe's square if asked to.
     pub fn paint(
         &self,
@@ -131,7 +142,8 @@ impl Painter {
         let (width, height) = (frame.display_width(), frame.display_height());
         let timestamp_us = frame.timestamp();
         if let (true, Some(probe)) = (self.probe, probe) {
-            read_flash(probe.clone(), &frame, now_unix_ms);
+            let inset = flash_inset(frame.coded_width(), self.captured_width.get());
+            read_flash(probe.clone(), &frame, inset, now_unix_ms);
         }
         match &self.sink {
             Sink::Track(track) => track.write(&frame),
@@ -169,8 +181,7 @@ impl Painter {
 /// Note whether the sync probe's flash square is lit in `frame`, painted at `painted_unix_ms`:
 /// a 4 × 4 copy from its centre, read asynchronously (the canvas is never read back, which would
 /// force it onto the CPU).
-fn read_flash(probe: Rc<RefCell<SyncProbe>>, frame: &VideoFrame, painted_unix_ms: f64) {
-    let inset = FLASH_CENTRE_INSET as f64;
+fn read_flash(probe: Rc<RefCell<SyncProbe>>, frame: &VideoFrame, inset: f64, painted_unix_ms: f64) {
     let (width, height) = (
         f64::from(frame.coded_width()),
         f64::from(frame.coded_height()),

@@ -90,6 +90,14 @@ impl Shared {
         *self.painter.borrow_mut() = Some(painter);
     }
 
+    /// The playing broadcast's largest rendition is this wide (the sync probe's frame of
+    /// reference).
+    pub fn set_captured_width(&self, width: Option<u32>) {
+        if let Some(painter) = self.painter.borrow().as_ref() {
+            painter.set_captured_width(width);
+        }
+    }
+
     /// The decoder that carries out `Decode` actions (`None` when no video track plays).
     pub fn set_decoder(&self, decoder: Option<Decoder>) {
         let previous = self.decoder.replace(decoder);
