@@ -29,7 +29,7 @@ pub const LONGEST_PROBE_MS: f64 = 160_000.0;
 /// Joining is no evidence: a subscription starts with its group's backlog to decode through
 /// (and may jump if the next keyframe comes first). Until the player first catches up, or this
 /// long after the start, nothing steps down.
-pub const JOIN_GRACE_MS: f64 = 5000.0;
+pub const JOIN_GRACE_MS: f64 = 2500.0;
 
 /// A step down this soon after a step up means the probe failed.
 const PROBE_FAILED_WITHIN_MS: f64 = 10_000.0;
