@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use support::{Publisher, start_relay};
+use support::{Publisher, first_catalog, open, start_relay, unix_micros};
 
 /// One test at a time: each runs a publisher, and the latencies they measure should not be those
 /// of the others' ffmpegs competing for the CPU.
@@ -39,7 +39,7 @@ async fn opus_groups_hold_100_ms_and_every_packet_arrives_as_it_is_encoded() -> 
     let _publisher = Publisher::start(&["--name", "opus", "--url", &url, "--source", "test"])?;
 
     let (_connection, broadcast) = open(&url, "opus").await?;
-    let catalog = catalog_where(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
+    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
     let (track, audio) = catalog.audio.renditions.iter().next().unwrap();
     assert_eq!(audio.codec.to_string(), "opus");
     assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
@@ -88,7 +88,7 @@ async fn aac_frames_are_grouped_the_same_way() -> anyhow::Result<()> {
     ])?;
 
     let (_connection, broadcast) = open(&url, "aac").await?;
-    let catalog = catalog_where(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
+    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
     let (track, audio) = catalog.audio.renditions.iter().next().unwrap();
     assert_eq!(audio.codec.to_string(), "mp4a.40.2");
     assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
@@ -125,7 +125,7 @@ async fn ac3_frames_are_grouped_too() -> anyhow::Result<()> {
     ])?;
 
     let (_connection, broadcast) = open(&url, "ac3").await?;
-    let catalog = catalog_where(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
+    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
     let (track, audio) = catalog.audio.renditions.iter().next().unwrap();
     assert_eq!(audio.codec.to_string(), "ac-3");
     assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
@@ -159,7 +159,7 @@ async fn a_restarted_audio_ffmpeg_goes_on_in_a_new_grouped_track() -> anyhow::Re
     );
 
     let (_connection, broadcast) = open(&url, "again").await?;
-    let catalog = catalog_where(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
+    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
     let first = catalog.audio.renditions.keys().next().unwrap().clone();
     let before = read_packets(&broadcast, &first, Duration::from_secs(1)).await?;
     assert!(before.len() >= 50, "{} packets before", before.len());
@@ -171,7 +171,7 @@ async fn a_restarted_audio_ffmpeg_goes_on_in_a_new_grouped_track() -> anyhow::Re
     assert!(killed.success(), "killing the audio ffmpeg {ffmpeg}");
 
     // The publisher restarts it after its backoff (0.5 s): a new track, on the same clock.
-    let catalog = catalog_where(&broadcast, |c| {
+    let catalog = first_catalog(&broadcast, |c| {
         c.audio.renditions.keys().any(|name| *name != first)
     })
     .await?;
@@ -332,59 +332,6 @@ fn base_unix_micros(catalog: &hang::Catalog) -> anyhow::Result<u64> {
     Ok(clock.wall.as_micros() as u64 + MOQ_EPOCH_UNIX_MICROS)
 }
 
-/// A connection and the broadcast `name` on it (keep the first alive while reading).
-async fn open(url: &str, name: &str) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
-    let origin = moq_tokio::origin::spawn();
-    let mut connect = moq_tokio::connect::Config::default();
-    connect.url = Some(url.parse()?);
-    let client = connect
-        .init(moq_tokio::quic::Config::default())?
-        .with_subscriber(origin.clone());
-    let connection = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.connect(url.parse::<url::Url>()?).established(),
-    )
-    .await
-    .context("connecting timed out")??;
-    let consumer = origin.consume();
-    let mut announced = consumer.announced();
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let update = announced.next().await.context("announcements ended")?;
-            if update.prefix.as_str() == name && update.kind.is_active() {
-                return anyhow::Ok(());
-            }
-        }
-    })
-    .await
-    .context("the broadcast was never announced")??;
-    let broadcast = consumer.request_broadcast(name).await?;
-    Ok(((connection, origin), broadcast))
-}
-
-/// The first catalog that `accept` takes, within 20 s.
-async fn catalog_where(
-    broadcast: &moq_net::broadcast::Consumer,
-    accept: impl Fn(&hang::Catalog) -> bool,
-) -> anyhow::Result<hang::Catalog> {
-    let mut track = broadcast
-        .track(hang::Catalog::DEFAULT_NAME)?
-        .subscribe(None)
-        .await?;
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let mut group = track.recv_group().await?.context("the catalog ended")?;
-            let frame = group.read_frame().await?.context("empty catalog group")?;
-            let catalog = hang::Catalog::from_slice(&frame.payload)?;
-            if accept(&catalog) {
-                return anyhow::Ok(catalog);
-            }
-        }
-    })
-    .await
-    .context("no such catalog within 20 s")?
-}
-
 /// Read track `name` for `duration` the way the viewer does (groups in sequence order, each to its
 /// end, a group that arrives after a newer one skipped), noting every packet. The viewer gives up
 /// on a group 200 ms behind the newest sound; this reader waits up to 1 s (what the publisher
@@ -423,11 +370,4 @@ async fn read_packets(
         return Err(err.context(format!("reading {name}")));
     }
     Ok(packets)
-}
-
-fn unix_micros() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as u64
 }

@@ -1,6 +1,7 @@
 //! The live path with real parts: our relay in-process, the publisher binary driving real ffmpeg,
 //! and a native MoQ subscriber reading the broadcast back.
 
+#[allow(dead_code, unused_imports)] // every test file uses its own part of the shared support
 mod support;
 
 use std::collections::HashMap;

@@ -7,7 +7,10 @@ mod xvfb;
 
 use std::process::{Child, Command, Stdio};
 
-pub use subscriber::{catalog_where, receive, receive_audio, receive_av, receive_renditions};
+pub use subscriber::{
+    catalog_where, first_catalog, open, receive, receive_audio, receive_av, receive_renditions,
+    unix_micros,
+};
 pub use xvfb::Xvfb;
 
 pub async fn start_relay() -> anyhow::Result<relay::Running> {

@@ -35,7 +35,10 @@ pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Recei
 }
 
 /// A connection and the broadcast `name` on it (keep the first alive while reading).
-async fn open(url: &str, name: &str) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
+pub async fn open(
+    url: &str,
+    name: &str,
+) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
     let origin = moq_tokio::origin::spawn();
     let mut connect = moq_tokio::connect::Config::default();
     connect.url = Some(url.parse()?);
@@ -135,7 +138,7 @@ pub async fn catalog_where(
 }
 
 /// The first catalog on `broadcast` that `accept` takes, within 20 s.
-async fn first_catalog(
+pub async fn first_catalog(
     broadcast: &moq_net::broadcast::Consumer,
     accept: impl Fn(&hang::Catalog) -> bool,
 ) -> anyhow::Result<hang::Catalog> {
@@ -313,7 +316,8 @@ async fn read_track(
     }
 }
 
-fn unix_micros() -> u64 {
+/// Now, in Unix µs.
+pub fn unix_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
