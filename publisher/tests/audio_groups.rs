@@ -70,78 +70,88 @@ async fn opus_groups_hold_100_ms_and_every_packet_arrives_as_it_is_encoded() -> 
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn aac_frames_are_grouped_the_same_way() -> anyhow::Result<()> {
+/// What one codec's sound-only broadcast must look like: its catalog entry, how many frames
+/// arrive in 3 s, the timestamp step(s) between them and the fewest frames per whole group.
+struct Expected {
+    codec: &'static str,
+    description: Option<&'static [u8]>,
+    frames_in_3_s: usize,
+    steps_us: &'static [u64],
+    frames_per_group: f64,
+}
+
+/// Publish the test tone as `codec` alone and check the audio track against `expected`.
+async fn grouped_like(codec: &str, expected: Expected) -> anyhow::Result<()> {
     let _one = ONE_AT_A_TIME.lock().await;
     let relay = start_relay().await?;
     let url = format!("http://localhost:{}/anon", relay.quic.port());
     let _publisher = Publisher::start(&[
         "--name",
-        "aac",
+        codec,
         "--url",
         &url,
         "--source",
         "test",
         "--no-video",
         "--audio-codec",
-        "aac",
+        codec,
     ])?;
 
-    let (_connection, broadcast) = open(&url, "aac").await?;
+    let (_connection, broadcast) = open(&url, codec).await?;
     let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
     let (track, audio) = catalog.audio.renditions.iter().next().unwrap();
-    assert_eq!(audio.codec.to_string(), "mp4a.40.2");
+    assert_eq!(audio.codec.to_string(), expected.codec);
     assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
-    assert_eq!(audio.description.as_deref(), Some(&[0x11, 0x90][..]));
+    assert_eq!(audio.description.as_deref(), expected.description);
 
     let packets = read_packets(&broadcast, track, Duration::from_secs(3)).await?;
     let stats = Stats::new(&packets, base_unix_micros(&catalog)?);
-    eprintln!("aac: {stats}");
-    assert!(packets.len() >= 100, "{} frames in 3 s", packets.len());
-    // 1024 samples at 48 kHz: 21 333.3 µs, stamped in whole µs.
-    assert_contiguous(&packets, &[21_333, 21_334]);
+    eprintln!("{codec}: {stats}");
     assert!(
-        stats.frames_per_group >= 4.0,
-        "whole groups should hold 5 frames: {stats}"
+        packets.len() >= expected.frames_in_3_s,
+        "{} frames in 3 s",
+        packets.len()
+    );
+    assert_contiguous(&packets, expected.steps_us);
+    assert!(
+        stats.frames_per_group >= expected.frames_per_group,
+        "whole groups should hold more frames: {stats}"
     );
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aac_frames_are_grouped_the_same_way() -> anyhow::Result<()> {
+    grouped_like(
+        "aac",
+        Expected {
+            codec: "mp4a.40.2",
+            description: Some(&[0x11, 0x90]),
+            frames_in_3_s: 100,
+            // 1024 samples at 48 kHz: 21 333.3 µs, stamped in whole µs.
+            steps_us: &[21_333, 21_334],
+            // Whole groups hold 5.
+            frames_per_group: 4.0,
+        },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ac3_frames_are_grouped_too() -> anyhow::Result<()> {
-    let _one = ONE_AT_A_TIME.lock().await;
-    let relay = start_relay().await?;
-    let url = format!("http://localhost:{}/anon", relay.quic.port());
-    let _publisher = Publisher::start(&[
-        "--name",
+    grouped_like(
         "ac3",
-        "--url",
-        &url,
-        "--source",
-        "test",
-        "--no-video",
-        "--audio-codec",
-        "ac3",
-    ])?;
-
-    let (_connection, broadcast) = open(&url, "ac3").await?;
-    let catalog = first_catalog(&broadcast, |c| !c.audio.renditions.is_empty()).await?;
-    let (track, audio) = catalog.audio.renditions.iter().next().unwrap();
-    assert_eq!(audio.codec.to_string(), "ac-3");
-    assert_eq!((audio.sample_rate, audio.channel_count), (48_000, 2));
-    assert_eq!(audio.description, None);
-
-    let packets = read_packets(&broadcast, track, Duration::from_secs(3)).await?;
-    let stats = Stats::new(&packets, base_unix_micros(&catalog)?);
-    eprintln!("ac3: {stats}");
-    assert!(packets.len() >= 70, "{} frames in 3 s", packets.len());
-    // 1536 samples at 48 kHz.
-    assert_contiguous(&packets, &[32_000]);
-    assert!(
-        stats.frames_per_group >= 3.0,
-        "whole groups should hold 4 frames: {stats}"
-    );
-    Ok(())
+        Expected {
+            codec: "ac-3",
+            description: None,
+            frames_in_3_s: 70,
+            // 1536 samples at 48 kHz.
+            steps_us: &[32_000],
+            // Whole groups hold 4.
+            frames_per_group: 3.0,
+        },
+    )
+    .await
 }
 
 #[cfg(target_os = "linux")] // finds the audio ffmpeg in /proc
