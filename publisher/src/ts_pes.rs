@@ -203,7 +203,8 @@ fn pmt(payload: &[u8]) -> anyhow::Result<Vec<Stream>> {
     let Some(body) = section(payload, PMT_TABLE) else {
         return Ok(Vec::new());
     };
-    let info_len = usize::from(u16::from_be_bytes([body[2], body[3]]) & 0x0fff);
+    let info = body.get(2..4).context("truncated PMT")?;
+    let info_len = usize::from(u16::from_be_bytes([info[0], info[1]]) & 0x0fff);
     let mut entries = body.get(4 + info_len..).context("program info overruns")?;
     let mut streams = Vec::new();
     while !entries.is_empty() {
@@ -329,6 +330,14 @@ pub(crate) mod tests {
                 .unwrap();
         }
         seen
+    }
+
+    #[test]
+    fn a_pmt_too_short_for_its_program_info_is_an_error_not_a_panic() {
+        // Pointer 0, table 2, section length 10: one byte between the 5 skipped after the length
+        // and the CRC, where the program info length needs four.
+        let payload = [0, PMT_TABLE, 0xb0, 10, 0, 1, 0xc1, 0, 0, 0xe1, 0, 0, 0, 0];
+        assert!(pmt(&payload).is_err());
     }
 
     #[test]
