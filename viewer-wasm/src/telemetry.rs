@@ -167,11 +167,12 @@ impl Telemetry {
     }
 
     /// The decoder output the frame stamped `timestamp_us` at `now_ms` (same clock as submit).
-    pub fn decoded(&mut self, timestamp_us: f64, now_ms: f64) {
+    /// Returns how long its decode took, when its submission is known.
+    pub fn decoded(&mut self, timestamp_us: f64, now_ms: f64) -> Option<f64> {
         self.counters.decoded += 1;
-        if let Some(took) = self.in_flight.completed(timestamp_us, now_ms) {
-            self.decode.push(took, now_ms);
-        }
+        let took = self.in_flight.completed(timestamp_us, now_ms)?;
+        self.decode.push(took, now_ms);
+        Some(took)
     }
 
     /// The decoder was reset: nothing in flight will come out.

@@ -40,9 +40,6 @@ pub const PROBE_HEADROOM: f64 = 0.75;
 /// How much decoding the busy fraction covers.
 const LOAD_WINDOW_MS: f64 = 3000.0;
 
-/// Submissions remembered for the service times; beyond this the oldest is forgotten.
-const IN_FLIGHT: usize = 64;
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ladder {
     /// Relative decode cost of each rendition, ranked best first.
@@ -78,19 +75,10 @@ impl Ladder {
         self.playing
     }
 
-    /// A chunk went to the decoder at `now_ms`.
-    pub fn submitted(&mut self, now_ms: f64) {
-        self.load.submitted(now_ms);
-    }
-
-    /// The decoder output a frame at `now_ms`.
-    pub fn decoded(&mut self, now_ms: f64) {
-        self.load.decoded(now_ms);
-    }
-
-    /// The decoder was rebuilt or reset: nothing in flight comes out.
-    pub fn decoder_restarted(&mut self) {
-        self.load.submits.clear();
+    /// The decoder output a frame at `now_ms`, `took_ms` after its chunk was submitted (the
+    /// telemetry's decode time).
+    pub fn decoded(&mut self, now_ms: f64, took_ms: f64) {
+        self.load.decoded(now_ms, took_ms);
     }
 
     /// Whether the rung above would leave the decoder some headroom, judged by the load now.
@@ -201,9 +189,7 @@ impl Lateness {
 /// The decoder's recent service times, for its busy fraction.
 #[derive(Debug, Clone, PartialEq, Default)]
 struct DecodeLoad {
-    /// When each chunk in flight was submitted, oldest first.
-    submits: std::collections::VecDeque<f64>,
-    last_output_ms: f64,
+    last_output_ms: Option<f64>,
     /// (output time, service time) over the last [`LOAD_WINDOW_MS`].
     served: std::collections::VecDeque<(f64, f64)>,
     /// When the window began filling.
@@ -211,20 +197,15 @@ struct DecodeLoad {
 }
 
 impl DecodeLoad {
-    fn submitted(&mut self, now_ms: f64) {
-        if self.submits.len() == IN_FLIGHT {
-            self.submits.pop_front();
-        }
-        self.submits.push_back(now_ms);
-        self.since_ms.get_or_insert(now_ms);
-    }
-
-    fn decoded(&mut self, now_ms: f64) {
-        let Some(submitted) = self.submits.pop_front() else {
-            return;
+    /// A frame came out at `now_ms`, `took_ms` after its submission: the decoder served it
+    /// from the later of its submission and the previous output.
+    fn decoded(&mut self, now_ms: f64, took_ms: f64) {
+        self.since_ms.get_or_insert(now_ms - took_ms);
+        let service = match self.last_output_ms {
+            Some(previous) => took_ms.min(now_ms - previous),
+            None => took_ms,
         };
-        let service = now_ms - submitted.max(self.last_output_ms);
-        self.last_output_ms = now_ms;
+        self.last_output_ms = Some(now_ms);
         self.served.push_back((now_ms, service.max(0.0)));
         while self
             .served
@@ -265,8 +246,7 @@ mod tests {
     fn decode(ladder: &mut Ladder, service_ms: f64, from_ms: f64, to_ms: f64) {
         let mut t = from_ms;
         while t < to_ms {
-            ladder.submitted(t);
-            ladder.decoded(t + service_ms);
+            ladder.decoded(t + service_ms, service_ms);
             t += 1000.0 / 30.0;
         }
     }
@@ -385,11 +365,8 @@ mod tests {
     fn service_time_counts_from_the_later_of_submission_and_the_previous_output() {
         let mut load = DecodeLoad::default();
         // Three chunks at once, each taking 10 ms: 30 ms busy, not 10 + 20 + 30.
-        for _ in 0..3 {
-            load.submitted(0.0);
-        }
         for done in [10.0, 20.0, 30.0] {
-            load.decoded(done);
+            load.decoded(done, done);
         }
         assert_eq!(load.busy_fraction(100.0), None, "less than a window seen");
         let busy = load.busy_fraction(LOAD_WINDOW_MS).expect("a window");

@@ -160,8 +160,9 @@ impl<P, F> Player<P, F> {
     /// The decoder output the frame stamped `timestamp_us`.
     pub fn decoded(&mut self, now_ms: f64, timestamp_us: f64, frame: F) {
         self.decode.decoded(timestamp_us);
-        self.ladder.decoded(now_ms);
-        self.telemetry.decoded(timestamp_us, now_ms);
+        if let Some(took_ms) = self.telemetry.decoded(timestamp_us, now_ms) {
+            self.ladder.decoded(now_ms, took_ms);
+        }
         match self.slot.offer(timestamp_us, frame) {
             Offered::Paint(frame) => self.actions.push_back(Action::Paint(frame)),
             Offered::Waiting => {}
@@ -193,7 +194,6 @@ impl<P, F> Player<P, F> {
     pub fn decoder_failed(&mut self, now_ms: f64) {
         self.telemetry.counters.decoder_errors += 1;
         self.telemetry.decoder_reset();
-        self.ladder.decoder_restarted();
         self.decode.restart();
         self.pump(now_ms);
     }
@@ -222,7 +222,6 @@ impl<P, F> Player<P, F> {
                 Next::Configure(rendition) => self.actions.push_back(Action::Configure(rendition)),
                 Next::Decode(frame) => {
                     self.telemetry.submitted(frame.timestamp_us, now_ms);
-                    self.ladder.submitted(now_ms);
                     self.actions.push_back(Action::Decode(frame));
                 }
                 Next::Skipped(frames) => self.telemetry.counters.dropped += frames,
