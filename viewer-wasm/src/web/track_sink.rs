@@ -7,7 +7,6 @@
 
 use js_sys::{Array, Reflect};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     HtmlCanvasElement, HtmlVideoElement, MediaStream, MediaStreamTrackGenerator,
     MediaStreamTrackGeneratorInit, VideoFrame, WritableStreamDefaultWriter,
@@ -19,6 +18,9 @@ use super::describe;
 pub struct TrackSink {
     video: HtmlVideoElement,
     writer: WritableStreamDefaultWriter,
+    /// Swallows a failed write: one fails only when the track was stopped, which ends playback
+    /// anyway. One closure for every frame, so a write costs no allocation.
+    ignore: Closure<dyn FnMut(JsValue)>,
 }
 
 impl TrackSink {
@@ -57,16 +59,16 @@ impl TrackSink {
             .insert_before(&video, Some(canvas))
             .map_err(describe)?;
         let _ = canvas.style().set_property("display", "none");
-        Ok(Self { video, writer })
+        Ok(Self {
+            video,
+            writer,
+            ignore: Closure::new(|_: JsValue| {}),
+        })
     }
 
     /// Show `frame` (the track takes it and closes it once shown).
     pub fn write(&self, frame: &VideoFrame) {
-        let written = self.writer.write_with_chunk(frame);
-        wasm_bindgen_futures::spawn_local(async move {
-            // A write fails only when the track was stopped, which ends playback anyway.
-            let _ = JsFuture::from(written).await;
-        });
+        let _ = self.writer.write_with_chunk(frame).catch(&self.ignore);
     }
 
     /// Take the element off the page.
