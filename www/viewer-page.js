@@ -1,17 +1,69 @@
 // Starts the wasm viewer for the page it is loaded in (index.html or embed.html) and keeps
-// the state badge, the sound controls and the stats line current. Parameters: ?name=
-// (broadcast, default "screen"), ?url= (relay, default http://<this host>:4443/anon) and
-// ?probe=1 (note test-source flashes and beeps for A/V sync measurements) and ?audio=message
-// (feed sound to the audio thread by messages, as on pages that are not cross-origin isolated)
-// and ?sink=canvas (draw into the canvas even where a <video> could show the frames).
+// the state badge, the sound controls and the stats line current.
+//
+// Where to dial comes from the relay's /viewer.json, on this page's origin:
+// {"relayPort": 4443, "relayPath": "anon", "pinCertificate": true, "httpsPort": 8443}. The relay
+// is then https://<this host>:<relayPort>/<relayPath>, its self-signed certificate pinned (when
+// pinCertificate) by the hash this origin serves at /certificate.sha256. Without /viewer.json the
+// relay is http://<this host>:4443/anon, whose own /certificate.sha256 is fetched.
+// WebTransport exists only in secure contexts: a page opened over plain http:// from another
+// machine does not start the viewer but links to its https:// twin (id "secure-link") when
+// httpsPort says where that is.
+//
+// Parameters: ?name= (broadcast, default "screen"), ?url= (relay; wins over /viewer.json, and
+// then only ?fingerprint= pins a certificate), ?fingerprint= (URL of the certificate's hex
+// SHA-256), #jwt= or ?jwt= (subscribe token, sent as ?jwt= on the relay URL and never shown; the
+// fragment is better: browsers never send it to servers), ?probe=1 (note test-source flashes and
+// beeps for A/V sync measurements), ?audio=message (feed sound to the audio thread by messages,
+// as on pages that are not cross-origin isolated) and ?sink=canvas (draw into the canvas even
+// where a <video> could show the frames).
 import init, { Viewer } from "/pkg/viewer.js";
 
 const params = new URLSearchParams(location.search);
+const fragment = new URLSearchParams(location.hash.slice(1));
 const name = params.get("name") || "screen";
-const url = params.get("url") || `http://${location.hostname}:4443/anon`;
+const jwt = fragment.get("jwt") || params.get("jwt");
 const syncProbe = params.get("probe") === "1";
 const audioTransport = params.get("audio") === "message" ? "message" : "auto";
 const sink = params.get("sink") === "canvas" ? "canvas" : "auto";
+
+// The relay's /viewer.json, or null where it serves none (or something unreadable).
+async function relayConfig() {
+  try {
+    const response = await fetch("/viewer.json", { cache: "no-store" });
+    if (!response.ok) return null;
+    const config = await response.json();
+    return config && typeof config === "object" ? config : null;
+  } catch {
+    return null;
+  }
+}
+
+// The relay URL and certificate fingerprint URL (or undefined) to give the viewer.
+function relayTarget(config) {
+  let url = params.get("url");
+  let fingerprint = params.get("fingerprint") || undefined;
+  if (!url && config) {
+    const port = Number.isInteger(config.relayPort) ? config.relayPort : 4443;
+    const path = typeof config.relayPath === "string" ? config.relayPath : "anon";
+    url = `https://${location.hostname}:${port}/${path.replace(/^\/+/, "")}`;
+    if (config.pinCertificate && !fingerprint) fingerprint = `${location.origin}/certificate.sha256`;
+  }
+  url ||= `http://${location.hostname}:4443/anon`;
+  return { url: withToken(url), fingerprint };
+}
+
+// `url` carrying the subscribe token as ?jwt=, when there is one.
+function withToken(url) {
+  if (!jwt) return url;
+  try {
+    const withJwt = new URL(url);
+    withJwt.searchParams.set("jwt", jwt);
+    return withJwt.href;
+  } catch {
+    return url; // not a URL: the viewer says so
+  }
+}
 
 const canvas = document.getElementById("video");
 const stateEl = document.getElementById("state");
@@ -108,12 +160,43 @@ function update() {
     audioLine(stats.audio);
 }
 
+// A page that is not a secure context has no WebTransport: say so, with a link to the https://
+// page when the relay serves one (the link's text leaves out the query and fragment, which may
+// hold the token).
+function showInsecure(httpsPort) {
+  stateEl.dataset.state = "error";
+  stateEl.textContent = "Not a secure page";
+  const detail = document.createElement("span");
+  detail.className = "detail";
+  detail.append(
+    "This page was opened over plain http:// from another machine, so the browser offers " +
+      "no WebTransport to play it. ",
+  );
+  if (Number.isInteger(httpsPort)) {
+    const secure = `https://${location.hostname}:${httpsPort}`;
+    const link = document.createElement("a");
+    link.id = "secure-link";
+    link.href = `${secure}${location.pathname}${location.search}${location.hash}`;
+    link.textContent = `${secure}${location.pathname}`;
+    detail.append("Open it over https: ", link);
+  } else {
+    detail.append("Open it over https://, or on this machine as http://localhost.");
+  }
+  stateEl.append(detail);
+}
+
 try {
   showState("connecting");
-  await init();
-  window.viewer = new Viewer(canvas, { url, name, syncProbe, audioTransport, sink });
-  update();
-  setInterval(update, 250);
+  const config = await relayConfig();
+  if (!window.isSecureContext) {
+    showInsecure(config?.httpsPort);
+  } else {
+    const { url, fingerprint } = relayTarget(config);
+    await init();
+    window.viewer = new Viewer(canvas, { url, fingerprint, name, syncProbe, audioTransport, sink });
+    update();
+    setInterval(update, 250);
+  }
 } catch (err) {
   showState("error", `The viewer failed to start: ${err?.message ?? err}`);
 }

@@ -5,11 +5,13 @@
 //! [`catalog`], [`snapshot`] and [`selection`] (what to play), [`container`] and [`clock`]
 //! (reading frames and their capture time), [`player`] (what to decode, when, and what to
 //! paint: the player core, with a load simulator in its tests),
-//! [`stats`], [`telemetry`] and [`state`] (what `stats()` reports), [`relay_url`] and
-//! [`reconnect`] (where and when to dial). The browser glue (WebTransport, WebCodecs, canvas,
-//! the `Viewer` class exported to JavaScript) is compiled for wasm32 only.
+//! [`stats`], [`telemetry`] and [`state`] (what `stats()` reports), [`availability`],
+//! [`relay_url`] and [`reconnect`] (whether, where and when to dial). The browser glue
+//! (WebTransport, WebCodecs, canvas, the `Viewer` class exported to JavaScript) is compiled for
+//! wasm32 only.
 
 pub mod audio;
+pub mod availability;
 pub mod catalog;
 pub mod clock;
 pub mod container;

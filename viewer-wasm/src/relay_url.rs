@@ -1,6 +1,15 @@
-//! Where to dial. MoQ clients given `http://host:port/path` fetch the relay's self-signed
-//! certificate fingerprint from `http://host:port/certificate.sha256` and open WebTransport to
-//! `https://host:port/path`; an `https://` URL is dialled as is, trusting the system roots.
+//! Where to dial, and how to trust the relay's certificate. The page gives a relay URL and, for
+//! a relay with a self-signed certificate, where the certificate's hex SHA-256 is published:
+//!
+//! - an explicit fingerprint URL pins the certificate with that hash, whatever the relay's
+//!   scheme (the page's own origin serves it, so an https page fetches it without mixed content);
+//! - `https://host:port/path` without one is dialled as is, trusting the system roots;
+//! - `http://host:port/path` without one is the development convention MoQ clients share: the
+//!   hash comes from `http://host:port/certificate.sha256` and WebTransport dials
+//!   `https://host:port/path`.
+//!
+//! A relay URL may carry a subscribe token (`?jwt=…`): [`redact`] keeps it out of what the
+//! viewer shows.
 
 use url::Url;
 
@@ -9,23 +18,27 @@ use url::Url;
 pub struct Dial {
     /// The WebTransport session URL.
     pub session: Url,
-    /// Where the certificate's hex SHA-256 is served, for a development relay.
+    /// Where the certificate's hex SHA-256 is served, for a relay whose certificate is pinned.
     pub fingerprint: Option<Url>,
 }
 
-/// Work out what to dial for the relay URL the page was given.
-pub fn dial(relay: &str) -> Result<Dial, String> {
+/// Work out what to dial for the relay URL the page was given and the fingerprint URL, if any.
+pub fn dial(relay: &str, fingerprint: Option<&str>) -> Result<Dial, String> {
     let url = Url::parse(relay).map_err(|err| format!("bad relay URL {relay:?}: {err}"))?;
+    let explicit = fingerprint.map(parse_fingerprint).transpose()?;
     match url.scheme() {
         "https" => Ok(Dial {
             session: url,
-            fingerprint: None,
+            fingerprint: explicit,
         }),
         "http" => {
-            let mut fingerprint = url.clone();
-            fingerprint.set_path("/certificate.sha256");
-            fingerprint.set_query(None);
-            fingerprint.set_fragment(None);
+            let fingerprint = explicit.unwrap_or_else(|| {
+                let mut conventional = url.clone();
+                conventional.set_path("/certificate.sha256");
+                conventional.set_query(None);
+                conventional.set_fragment(None);
+                conventional
+            });
             let mut session = url;
             session
                 .set_scheme("https")
@@ -41,13 +54,52 @@ pub fn dial(relay: &str) -> Result<Dial, String> {
     }
 }
 
+/// An explicit fingerprint URL: absolute, over http or https.
+fn parse_fingerprint(fingerprint: &str) -> Result<Url, String> {
+    let url = Url::parse(fingerprint)
+        .map_err(|err| format!("bad certificate fingerprint URL {fingerprint:?}: {err}"))?;
+    match url.scheme() {
+        "http" | "https" => Ok(url),
+        other => Err(format!(
+            "certificate fingerprint URL must be http:// or https://, not {other}://"
+        )),
+    }
+}
+
+/// `text` with every subscribe token after `jwt=` replaced by `…`, so that messages naming the
+/// session URL never show it (the token ends at the first character a token cannot hold, such
+/// as `&`, `#`, `"`, `:` or a space).
+pub fn redact(text: &str) -> String {
+    const KEY: &str = "jwt=";
+    let mut shown = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (before, after) = rest.split_at(at + KEY.len());
+        shown.push_str(before);
+        let token = after
+            .find(|c: char| !is_token_char(c))
+            .unwrap_or(after.len());
+        if token > 0 {
+            shown.push('…');
+        }
+        rest = &after[token..];
+    }
+    shown.push_str(rest);
+    shown
+}
+
+/// Characters of a JWT (base64url and dots) or of a percent-encoded token.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%' | '+' | '/' | '=')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn http_means_a_development_relay_with_a_fingerprint() {
-        let dial = dial("http://localhost:4443/anon?jwt=abc").expect("valid");
+        let dial = dial("http://localhost:4443/anon?jwt=abc", None).expect("valid");
         assert_eq!(dial.session.as_str(), "https://localhost:4443/anon?jwt=abc");
         assert_eq!(
             dial.fingerprint.expect("fingerprint").as_str(),
@@ -57,22 +109,86 @@ mod tests {
 
     #[test]
     fn https_is_dialled_as_given() {
-        let dial = dial("https://relay.example.com/anon").expect("valid");
+        let dial = dial("https://relay.example.com/anon", None).expect("valid");
         assert_eq!(dial.session.as_str(), "https://relay.example.com/anon");
         assert_eq!(dial.fingerprint, None);
     }
 
     #[test]
+    fn https_with_a_fingerprint_url_is_pinned_with_it() {
+        let dial = dial(
+            "https://desk.test:4443/anon?jwt=abc",
+            Some("https://desk.test:8443/certificate.sha256"),
+        )
+        .expect("valid");
+        assert_eq!(dial.session.as_str(), "https://desk.test:4443/anon?jwt=abc");
+        assert_eq!(
+            dial.fingerprint.expect("fingerprint").as_str(),
+            "https://desk.test:8443/certificate.sha256"
+        );
+    }
+
+    #[test]
+    fn http_with_a_fingerprint_url_uses_it_instead_of_the_convention() {
+        let dial = dial(
+            "http://localhost:4443/",
+            Some("http://localhost:8080/certificate.sha256"),
+        )
+        .expect("valid");
+        assert_eq!(dial.session.as_str(), "https://localhost:4443/");
+        assert_eq!(
+            dial.fingerprint.expect("fingerprint").as_str(),
+            "http://localhost:8080/certificate.sha256"
+        );
+    }
+
+    #[test]
     fn other_urls_are_clear_errors() {
         assert!(
-            dial("ws://localhost:4443/")
+            dial("ws://localhost:4443/", None)
                 .expect_err("scheme")
                 .contains("http:// or https://")
         );
         assert!(
-            dial("not a url")
+            dial("not a url", None)
                 .expect_err("syntax")
                 .contains("bad relay URL")
         );
+        assert!(
+            dial("https://localhost:4443/", Some("/certificate.sha256"))
+                .expect_err("relative")
+                .contains("bad certificate fingerprint URL")
+        );
+        assert!(
+            dial(
+                "https://localhost:4443/",
+                Some("file:///certificate.sha256")
+            )
+            .expect_err("scheme")
+            .contains("fingerprint URL must be http:// or https://")
+        );
+    }
+
+    #[test]
+    fn tokens_are_redacted_wherever_they_appear() {
+        assert_eq!(
+            redact("cannot connect to https://desk.test:4443/anon?jwt=eyJ.a-b_c.d: refused"),
+            "cannot connect to https://desk.test:4443/anon?jwt=…: refused"
+        );
+        assert_eq!(
+            redact(r#"bad relay URL "https://x/?a=1&jwt=t%2Bk&b=2#f": oops"#),
+            r#"bad relay URL "https://x/?a=1&jwt=…&b=2#f": oops"#
+        );
+        assert_eq!(redact("jwt=one jwt=two"), "jwt=… jwt=…");
+    }
+
+    #[test]
+    fn text_without_a_token_is_unchanged() {
+        assert_eq!(
+            redact("cannot connect to https://localhost:4443/anon: refused"),
+            "cannot connect to https://localhost:4443/anon: refused"
+        );
+        assert_eq!(redact("empty jwt=&x"), "empty jwt=&x");
+        assert_eq!(redact("ends with jwt="), "ends with jwt=");
     }
 }

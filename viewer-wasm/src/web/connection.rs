@@ -1,6 +1,6 @@
-//! The connection lifecycle: dial the relay over WebTransport (trusting a development relay's
-//! self-signed certificate by its published fingerprint), run the moq-lite session and follow
-//! the broadcast on it; when anything ends it, say why and redial with backoff.
+//! The connection lifecycle: dial the relay over WebTransport (trusting a self-signed
+//! certificate by its published fingerprint), run the moq-lite session and follow the broadcast
+//! on it; when anything ends it, say why (without the subscribe token) and redial with backoff.
 
 use std::convert::Infallible;
 use std::pin::pin;
@@ -21,14 +21,17 @@ use crate::reconnect::Backoff;
 use crate::relay_url::{self, Dial};
 use crate::state::Event;
 
-/// Keep a viewer connected to `relay` and following the broadcast `name`, forever.
-pub async fn run(shared: Rc<Shared>, relay: String, name: String) {
+/// Keep a viewer connected to `relay` (pinning its certificate with the hash served at
+/// `fingerprint`, when given) and following the broadcast `name`, forever.
+pub async fn run(shared: Rc<Shared>, relay: String, fingerprint: Option<String>, name: String) {
     let mut backoff = Backoff::default();
     loop {
         shared.on(Event::Dialling);
-        let Err(message) = session(&shared, &relay, &name, &mut backoff).await;
+        let Err(message) =
+            session(&shared, &relay, fingerprint.as_deref(), &name, &mut backoff).await;
         shared.stop_video();
-        shared.on(Event::Failed(message));
+        // The messages may name the session URL: never show its subscribe token.
+        shared.on(Event::Failed(relay_url::redact(&message)));
         super::timer::sleep(backoff.next_delay()).await;
     }
 }
@@ -37,10 +40,11 @@ pub async fn run(shared: Rc<Shared>, relay: String, name: String) {
 async fn session(
     shared: &Rc<Shared>,
     relay: &str,
+    fingerprint: Option<&str>,
     name: &str,
     backoff: &mut Backoff,
 ) -> Result<Infallible, String> {
-    let dial = relay_url::dial(relay)?;
+    let dial = relay_url::dial(relay, fingerprint)?;
     let transport = connect(&dial).await?;
     let _close = CloseOnDrop(transport.clone());
 
@@ -90,7 +94,7 @@ async fn connect(dial: &Dial) -> Result<web_transport_wasm::Session, String> {
         .map_err(|err| format!("cannot connect to {}: {err}", dial.session))
 }
 
-/// Fetch a development relay's certificate fingerprint (hex SHA-256).
+/// Fetch a self-signed relay certificate's fingerprint (hex SHA-256).
 async fn fingerprint(url: &Url) -> Result<Vec<u8>, String> {
     let failed =
         |why: String| format!("cannot fetch the relay certificate fingerprint from {url}: {why}");

@@ -20,6 +20,7 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
+use crate::availability::webtransport_unavailable;
 use render::RenderLoop;
 use shared::Shared;
 
@@ -44,7 +45,12 @@ pub struct Viewer {
 impl Viewer {
     /// Start watching. `options.url` is the relay (`http://host:port/path` for a development
     /// relay with a self-signed certificate, or `https://…`); it defaults to port 4443 path
-    /// `/anon` on the page's host. `options.name` is the broadcast, `"screen"` by default.
+    /// `/anon` on the page's host. `options.fingerprint` is an absolute URL serving the relay
+    /// certificate's hex SHA-256, to pin it whatever the relay URL's scheme (without it an
+    /// `https://` relay is trusted by the system roots and an `http://` one publishes its hash
+    /// at `/certificate.sha256` on its own host and port). A subscribe token in the relay URL
+    /// (`?jwt=…`) never appears in `stats()` or in messages. `options.name` is the
+    /// broadcast, `"screen"` by default.
     /// `options.syncProbe: true` notes flash and beep onsets (see `syncProbe()`);
     /// `options.audioTransport: "message"` feeds the audio worklet by messages even on a
     /// cross-origin isolated page (the path embeds in other sites take).
@@ -52,9 +58,17 @@ impl Viewer {
     /// element put in the canvas's place (id `<canvas id>-sink`, same classes; the canvas is
     /// hidden), which keeps the conversion off the page's thread; `options.sink: "canvas"`
     /// draws into the canvas instead.
+    ///
+    /// Throws a one-sentence error on a page that cannot use WebTransport (not a secure
+    /// context, or a browser without it).
     #[wasm_bindgen(constructor)]
     pub fn new(canvas: HtmlCanvasElement, options: JsValue) -> Result<Viewer, JsError> {
         let window = web_sys::window().ok_or_else(|| JsError::new("the viewer needs a window"))?;
+        let has_webtransport =
+            Reflect::has(&js_sys::global(), &"WebTransport".into()).unwrap_or(false);
+        if let Some(why) = webtransport_unavailable(window.is_secure_context(), has_webtransport) {
+            return Err(JsError::new(why));
+        }
         let performance = window
             .performance()
             .ok_or_else(|| JsError::new("the viewer needs window.performance"))?;
@@ -68,6 +82,7 @@ impl Viewer {
                 format!("http://{host}:4443/anon")
             }
         };
+        let fingerprint = option(&options, "fingerprint");
         let name = option(&options, "name").unwrap_or_else(|| DEFAULT_NAME.to_owned());
         let probe = Reflect::get(&options, &"syncProbe".into()).is_ok_and(|on| on.is_truthy());
 
@@ -78,7 +93,7 @@ impl Viewer {
         let render = RenderLoop::start(window, shared.clone(), canvas, track_sink)
             .map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
-        let running = connection::run(shared.clone(), url, name);
+        let running = connection::run(shared.clone(), url, fingerprint, name);
         wasm_bindgen_futures::spawn_local(async move {
             let _ = Abortable::new(running, registration).await;
         });
