@@ -1,33 +1,80 @@
-//! Starting the relay and the page server together, and the handle that owns them.
+//! Starting the relay, its page server, the certificate's renewal and the token admissions
+//! together, and the handle that owns them.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
+use axum_server::tls_rustls::RustlsConfig;
+use tokio::task::JoinSet;
 
+use crate::access::{self, Access};
+use crate::certificate::{Issued, MAX_LIFETIME, SelfSigned};
+use crate::page_server::{self, PageServer};
 use crate::site;
 
 /// What to start.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The moq-relay configuration (for development: [`crate::dev::config`]).
-    pub relay: moq_relay::Config,
-    /// Port of the plain-HTTP page server, on every local address. 0 picks a free one.
+    /// Who can reach the relay.
+    pub access: Access,
+    /// The QUIC (WebTransport) port; the fingerprint is served over TCP on the same number.
+    /// Ignored for [`Access::Configured`], whose config says where to listen.
+    pub quic_port: u16,
+    /// The plain-HTTP page port. 0 picks a free one.
     pub http_port: u16,
+    /// The HTTPS page port (0: a free one), or `None` for no HTTPS page.
+    pub https_port: Option<u16>,
+    /// Where the certificate, the signing key and the publish token are kept. `None`: a fresh
+    /// temporary directory, removed when the relay stops.
+    pub state_dir: Option<PathBuf>,
+    /// How long a self-signed certificate is valid (at most 14 days); it is renewed after
+    /// three quarters of that.
+    pub cert_lifetime: Duration,
+    /// The key whose tokens admit sessions: for public access, defaults to `relay.jwk` in the
+    /// state directory; for a configuration without an `[auth]` source, the operator's.
+    pub auth_key: Option<PathBuf>,
+    /// What a page client may take.
+    pub limits: page_server::Limits,
     /// Where the page and the built viewer live.
     pub dirs: site::Dirs,
 }
 
-/// A relay and page server that are serving. Dropping it stops both.
+impl Options {
+    /// A loopback-only development relay with QUIC on `quic_port`, its page on free ports.
+    pub fn local(quic_port: u16) -> Self {
+        Self {
+            access: Access::Local,
+            quic_port,
+            http_port: 0,
+            https_port: Some(0),
+            state_dir: None,
+            cert_lifetime: MAX_LIFETIME,
+            auth_key: None,
+            limits: page_server::Limits::default(),
+            dirs: site::Dirs::from_checkout(),
+        }
+    }
+}
+
+/// A relay and page server that are serving. Dropping it stops everything.
 pub struct Running {
     /// The QUIC (WebTransport) address.
     pub quic: SocketAddr,
-    /// The page server's address.
+    /// The plain-HTTP page server's first address.
     pub http: SocketAddr,
-    relay: JoinHandle<anyhow::Result<()>>,
-    site: JoinHandle<anyhow::Result<()>>,
+    /// The HTTPS page server's first address.
+    pub https: Option<SocketAddr>,
+    /// The self-signed certificate served now, when the relay serves its own.
+    pub certificate: Option<Issued>,
+    /// Where the relay keeps its state.
+    pub state_dir: PathBuf,
+    /// The signing key whose tokens are accepted, when tokens are required.
+    pub auth_key: Option<PathBuf>,
+    tasks: JoinSet<anyhow::Result<()>>,
     trigger: moq_relay::shutdown::Trigger,
+    temporary: Option<PathBuf>,
 }
 
 impl Running {
@@ -37,33 +84,129 @@ impl Running {
         // moq-relay uses rustls; a process has to choose its crypto provider once.
         let _ = moq_tokio::crypto::install_default();
 
-        let relay = moq_relay::Relay::load(options.relay)
+        let (state_dir, temporary) = match &options.state_dir {
+            Some(dir) => (dir.clone(), None),
+            None => {
+                let dir = temporary_dir();
+                (dir.clone(), Some(dir))
+            }
+        };
+        let tls = Tls::prepare(&options, &state_dir)?;
+        let mut config = match &options.access {
+            Access::Configured(config) => *config.clone(),
+            access => access::config(access, options.quic_port, &tls.cert, &tls.key)?,
+        };
+        if let Some(generated) = &tls.generated {
+            // A configuration asking moq-relay to generate a certificate gets ours instead,
+            // so the page and QUIC serve the same one and it is renewed.
+            config.listen.tls.generate.clear();
+            config.listen.tls.cert = vec![generated.cert_path()];
+            config.listen.tls.key = vec![generated.key_path()];
+        }
+        let auth_key = match (&options.access, &options.auth_key) {
+            (_, Some(key)) => Some(key.clone()),
+            (Access::Public { .. }, None) => Some(state_dir.join("relay.jwk")),
+            _ => None,
+        };
+        if let Some(key) = &auth_key {
+            crate::tokens::signing_key(key)?;
+        }
+
+        let mut relay = moq_relay::Relay::load(config)
             .await
-            .context("starting the relay")?;
+            .context("starting the relay")?
+            .with_signals(false);
         let quic = relay.quic_addr()?;
+        let mut tasks = JoinSet::new();
+        match (relay.admissions(), &auth_key) {
+            (Some(admissions), Some(key)) => {
+                tasks.spawn(crate::tokens::admit(admissions, key.clone()));
+            }
+            (Some(_), None) => anyhow::bail!(
+                "the configuration names no [auth] source: give the relay a token key with \
+                 --auth-key FILE, or configure [auth] (public patterns or an auth server)"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "--auth-key is only for a configuration without an [auth] section; this one \
+                 has its own"
+            ),
+            (None, None) => {}
+        }
+
+        let page = site::PageConfig {
+            relay_port: quic.port(),
+            relay_path: access::PATH.to_string(),
+            pin_certificate: tls.generated.is_some(),
+            https_port: None,
+        };
+        let ips = options.access.page_addresses();
+        let http_listeners = page_server::bind(&ips, options.http_port)?;
+        let https_listeners = match options.https_port {
+            Some(port) => page_server::bind(&ips, port)?,
+            None => Vec::new(),
+        };
+        let http = http_listeners[0].local_addr()?;
+        let https = https_listeners.first().map(|l| l.local_addr()).transpose()?;
+        let page = site::PageConfig {
+            https_port: https.map(|addr| addr.port()),
+            ..page
+        };
+        let routes = site::router(relay.web().routes(), &options.dirs, &page);
+        let server = PageServer::new(routes, options.limits);
+        for listener in http_listeners {
+            let server = server.clone();
+            tasks.spawn(async move { Ok(server.http(listener).await?) });
+        }
+        let https_tls = match https {
+            Some(_) => Some(
+                RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                    .await
+                    .context("loading the certificate for the HTTPS page")?,
+            ),
+            None => None,
+        };
+        if let Some(https_tls) = &https_tls {
+            for listener in https_listeners {
+                let (server, https_tls) = (server.clone(), https_tls.clone());
+                tasks.spawn(async move { Ok(server.https(listener, https_tls).await?) });
+            }
+        }
+        let certificate = match &tls.generated {
+            Some(generated) => {
+                let issued = tls.issued.clone().expect("a generated certificate was issued");
+                tasks.spawn(renew(generated.clone(), issued.clone(), https_tls));
+                Some(issued)
+            }
+            None => {
+                if let Some(https_tls) = https_tls {
+                    tasks.spawn(follow_files(tls.cert.clone(), tls.key.clone(), https_tls));
+                }
+                None
+            }
+        };
+
         let ready = relay.ready();
         let trigger = relay.shutdown_trigger().clone();
-        let routes = site::router(relay.web().routes(), &options.dirs);
-        let listeners = bind_dual_stack(options.http_port).await?;
-        let http = listeners[0].local_addr()?;
-
-        let relay = tokio::spawn(relay.run());
-        let site = tokio::spawn(serve(listeners, routes));
+        tasks.spawn(relay.run());
         ready.wait().await?;
         Ok(Self {
             quic,
             http,
-            relay,
-            site,
+            https,
+            certificate,
+            state_dir,
+            auth_key,
+            tasks,
             trigger,
+            temporary,
         })
     }
 
-    /// Serve until the relay or the page server fails, or Ctrl-C / SIGTERM.
+    /// Serve until the relay, the page server or the certificate renewal fails.
     pub async fn wait(mut self) -> anyhow::Result<()> {
-        tokio::select! {
-            res = &mut self.relay => res.context("relay task")?.context("relay"),
-            res = &mut self.site => res.context("page server task")?.context("page server"),
+        match self.tasks.join_next().await {
+            Some(res) => res.context("relay task")?,
+            None => Ok(()),
         }
     }
 }
@@ -71,34 +214,100 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.trigger.start();
-        self.relay.abort();
-        self.site.abort();
+        self.tasks.abort_all();
+        if let Some(dir) = &self.temporary {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
-/// Listen on `port` of both IPv6 and IPv4. On Linux `[::]` is already dual-stack and the IPv4
-/// bind then reports the address in use; on Windows `[::]` is IPv6-only and both are needed.
-async fn bind_dual_stack(port: u16) -> anyhow::Result<Vec<TcpListener>> {
-    let v6 = TcpListener::bind(("::", port))
-        .await
-        .with_context(|| format!("listening on [::]:{port}"))?;
-    let port = v6.local_addr()?.port();
-    let mut listeners = vec![v6];
-    match TcpListener::bind(("0.0.0.0", port)).await {
-        Ok(v4) => listeners.push(v4),
-        Err(err) if err.kind() == std::io::ErrorKind::AddrInUse => {}
-        Err(err) => return Err(err).with_context(|| format!("listening on 0.0.0.0:{port}")),
-    }
-    Ok(listeners)
+/// The certificate files the relay serves, and whether they are our own self-signed ones.
+struct Tls {
+    cert: PathBuf,
+    key: PathBuf,
+    generated: Option<SelfSigned>,
+    issued: Option<Issued>,
 }
 
-async fn serve(listeners: Vec<TcpListener>, routes: axum::Router) -> anyhow::Result<()> {
-    let mut servers = tokio::task::JoinSet::new();
-    for listener in listeners {
-        servers.spawn(axum::serve(listener, routes.clone()).into_future());
+impl Tls {
+    fn prepare(options: &Options, state_dir: &Path) -> anyhow::Result<Self> {
+        let names = match &options.access {
+            Access::Configured(config) => {
+                let tls = &config.listen.tls;
+                if let (Some(cert), Some(key)) = (tls.cert.first(), tls.key.first()) {
+                    return Ok(Self {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                        generated: None,
+                        issued: None,
+                    });
+                }
+                tls.generate.clone()
+            }
+            access => access.certificate_names(),
+        };
+        let generated = SelfSigned::new(&state_dir.join("tls"), names, options.cert_lifetime);
+        let issued = generated.ensure(SystemTime::now())?;
+        Ok(Self {
+            cert: generated.cert_path(),
+            key: generated.key_path(),
+            generated: Some(generated),
+            issued: Some(issued),
+        })
     }
-    match servers.join_next().await {
-        Some(res) => Ok(res??),
-        None => Ok(()),
+}
+
+/// Renew the self-signed certificate before it expires, for as long as the relay runs. QUIC
+/// picks up the rewritten files itself (moq-tokio watches them); the HTTPS page is told.
+async fn renew(
+    certificate: SelfSigned,
+    mut issued: Issued,
+    https: Option<RustlsConfig>,
+) -> anyhow::Result<()> {
+    loop {
+        let due = issued.renew_at();
+        let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+        tokio::time::sleep(wait).await;
+        match certificate.issue(SystemTime::now()) {
+            Ok(renewed) => {
+                issued = renewed;
+                if let Some(https) = &https {
+                    https
+                        .reload_from_pem_file(certificate.cert_path(), certificate.key_path())
+                        .await
+                        .context("reloading the HTTPS page certificate")?;
+                }
+                tracing::info!(sha256 = %issued.fingerprint, "renewed the certificate");
+                println!(
+                    "relay: renewed the self-signed certificate (sha256 {})",
+                    issued.fingerprint
+                );
+            }
+            Err(err) => {
+                tracing::warn!(%err, "renewing the certificate failed; retrying in a minute");
+                tokio::time::sleep(Duration::from_secs(60)).await;
+            }
+        }
     }
+}
+
+/// Reload the HTTPS page's certificate when an operator's certificate files change.
+async fn follow_files(cert: PathBuf, key: PathBuf, https: RustlsConfig) -> anyhow::Result<()> {
+    let mut files = moq_tokio::watch::Files::new(&[cert.clone(), key.clone()])
+        .context("watching the certificate files")?;
+    loop {
+        files.changed().await;
+        if let Err(err) = https.reload_from_pem_file(&cert, &key).await {
+            tracing::warn!(%err, "reloading the HTTPS page certificate failed; keeping the old one");
+        }
+    }
+}
+
+/// A fresh directory for a relay that keeps no state.
+fn temporary_dir() -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|since| since.subsec_nanos())
+        .unwrap_or(0);
+    std::env::temp_dir().join(format!("live-desktop-relay-{}-{nanos}", std::process::id()))
 }

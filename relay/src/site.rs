@@ -1,6 +1,7 @@
-//! The viewer's web server: `www/` at `/`, the built viewer (wasm + JS glue) at `/pkg/`, and the
-//! relay's own public routes (`/certificate.sha256`, `/health`, `/announced`) beside them, so a
-//! page served from here can pin the development certificate with a same-origin fetch. Every
+//! The viewer's web routes: `www/` at `/`, the built viewer (wasm + JS glue) at `/pkg/`,
+//! `/viewer.json` (where the page dials and whether it pins the certificate), and the relay's
+//! own public routes (`/certificate.sha256`, `/health`, `/announced`, `/fetch`) beside them, so a
+//! page served from here can pin a self-signed certificate with a same-origin fetch. Every
 //! response carries the cross-origin isolation headers (COOP/COEP) the viewer's shared-memory
 //! audio path needs.
 
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
+use serde::Serialize;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -39,13 +41,36 @@ impl Dirs {
     }
 }
 
-/// The site's router: the relay's public routes plus the static files.
+/// What the page needs to know to dial the relay it was served by (`/viewer.json`). The host
+/// is the one the page was opened with, so only ports and the path are here.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageConfig {
+    /// The QUIC (WebTransport) port.
+    pub relay_port: u16,
+    /// The MoQ path to dial.
+    pub relay_path: String,
+    /// Whether the certificate is self-signed, so the page pins it by the hash at
+    /// `/certificate.sha256` (a CA-issued one is checked the normal way).
+    pub pin_certificate: bool,
+    /// The HTTPS page's port, for a page opened over plain HTTP from another machine.
+    pub https_port: Option<u16>,
+}
+
+/// The site's router: the relay's public routes, `/viewer.json` and the static files.
 ///
 /// `relay_routes` is `moq_relay::web::Web::routes()`; it must not hold a catch-all route (the
-/// development config turns the WebSocket fallback off for that reason).
-pub fn router(relay_routes: Router, dirs: &Dirs) -> Router {
+/// relay configs turn the WebSocket fallback off for that reason).
+pub fn router(relay_routes: Router, dirs: &Dirs, page: &PageConfig) -> Router {
     let pkg = ServeDir::new(&dirs.pkg).not_found_service(axum::routing::get(viewer_not_built));
+    let page = serde_json::to_string(page).expect("the page config serialises");
     relay_routes
+        .route(
+            "/viewer.json",
+            axum::routing::get(move || async move {
+                ([(header::CONTENT_TYPE, "application/json")], page)
+            }),
+        )
         .nest_service("/pkg", pkg)
         .fallback_service(ServeDir::new(&dirs.www))
         // A rebuilt viewer must reach the next page load: revalidate every time (cheap on a LAN,

@@ -19,12 +19,7 @@ pub async fn start_relay() -> anyhow::Result<relay::Running> {
     let mut last = None;
     for _ in 0..5 {
         let port = free_port()?;
-        let options = relay::Options {
-            relay: relay::dev::config(port)?,
-            http_port: 0,
-            dirs: relay::site::Dirs::from_checkout(),
-        };
-        match relay::Running::start(options).await {
+        match relay::Running::start(relay::Options::local(port)).await {
             Ok(running) => return Ok(running),
             Err(err) => last = Some(err),
         }

@@ -1,0 +1,128 @@
+//! Who can reach the relay, as a `moq_relay::Config`: on this machine only (the default), or
+//! from the network with tokens, or exactly as an operator's TOML says.
+//!
+//! The first two serve our own self-signed certificate files (see [`crate::certificate`]) on
+//! QUIC, and serve the certificate fingerprint over plain HTTP on the QUIC port number, the
+//! convention every MoQ client follows for `http://` relay URLs.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+
+use anyhow::Context;
+
+/// The MoQ path (auth scope) publishers and viewers dial, in every mode: `http://host:4443/anon`.
+pub const PATH: &str = "anon";
+
+/// How the relay is reached.
+#[derive(Clone, Debug)]
+pub enum Access {
+    /// Loopback only, anonymous publish and watch: the demo and development.
+    Local,
+    /// Every interface; each session needs a token signed with the relay's key.
+    Public {
+        /// The names (or addresses) other machines use for this one.
+        hosts: Vec<String>,
+    },
+    /// An operator's moq-relay configuration (certificates, auth, cluster), used as is.
+    Configured(Box<moq_relay::Config>),
+}
+
+impl Access {
+    /// The addresses the page server listens on.
+    pub fn page_addresses(&self) -> Vec<IpAddr> {
+        match self {
+            // Chromium resolves `localhost` to ::1 only; other clients may pick 127.0.0.1.
+            Access::Local => vec![Ipv6Addr::LOCALHOST.into(), Ipv4Addr::LOCALHOST.into()],
+            // `[::]` is dual-stack on Linux and macOS; on Windows it is IPv6 only, and the
+            // page server then adds 0.0.0.0 (see `page_server::bind`).
+            Access::Public { .. } | Access::Configured(_) => {
+                vec![Ipv6Addr::UNSPECIFIED.into(), Ipv4Addr::UNSPECIFIED.into()]
+            }
+        }
+    }
+
+    /// The names in a self-signed certificate for this access.
+    pub fn certificate_names(&self) -> Vec<String> {
+        let mut names = vec!["localhost".to_string()];
+        if let Access::Public { hosts } = self {
+            names.extend(hosts.iter().filter(|host| *host != "localhost").cloned());
+        }
+        names
+    }
+}
+
+/// The moq-relay configuration for `Local` or `Public` access: QUIC on `quic_port`, the
+/// certificate fingerprint over TCP on the same port, the given certificate files. Local
+/// access admits everyone anonymously; public access names no auth source, so the embedding
+/// relay answers every admission itself (see [`crate::tokens::admit`]).
+pub fn config(
+    access: &Access,
+    quic_port: u16,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<moq_relay::Config> {
+    let (bind, auth) = match access {
+        Access::Local => (
+            SocketAddr::from((Ipv6Addr::LOCALHOST, quic_port)),
+            "[auth]\n# Anonymous access to every broadcast: loopback only.\npublic = \"**\"\n",
+        ),
+        Access::Public { .. } => (SocketAddr::from((Ipv6Addr::UNSPECIFIED, quic_port)), ""),
+        Access::Configured(config) => return Ok(*config.clone()),
+    };
+    let text = format!(
+        r#"
+[listen]
+bind = "{bind}"
+
+[web]
+# The page server carries our own routes; no WebSocket fallback.
+ws = false
+
+[web.http]
+listen = "{bind}"
+
+{auth}
+"#
+    );
+    let mut config: moq_relay::Config =
+        toml::from_str(&text).context("building the relay config")?;
+    config.listen.tls.cert = vec![cert.to_owned()];
+    config.listen.tls.key = vec![key.to_owned()];
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_access_is_loopback_only_and_anonymous() {
+        let config = config(&Access::Local, 4443, Path::new("c.pem"), Path::new("k.pem"))
+            .expect("local config");
+        let text = format!("{config:?}");
+        assert!(text.contains("[::1]:4443"), "QUIC not on loopback: {text}");
+        assert!(text.contains("c.pem") && text.contains("k.pem"));
+        assert!(!config.web.ws);
+        let http = config.web.http.listen.expect("fingerprint listener");
+        assert!(http.ip().is_loopback() && http.port() == 4443);
+        assert!(!config.auth.is_empty(), "anonymous access is granted");
+        assert!(
+            Access::Local
+                .page_addresses()
+                .iter()
+                .all(IpAddr::is_loopback)
+        );
+    }
+
+    #[test]
+    fn public_access_listens_everywhere_and_leaves_admission_to_us() {
+        let access = Access::Public {
+            hosts: vec!["desk.lan".into(), "localhost".into()],
+        };
+        let config = config(&access, 4443, Path::new("c.pem"), Path::new("k.pem")).unwrap();
+        let http = config.web.http.listen.expect("fingerprint listener");
+        assert!(http.ip().is_unspecified());
+        assert!(config.auth.is_empty(), "no anonymous grant, no auth server");
+        assert_eq!(access.certificate_names(), ["localhost", "desk.lan"]);
+    }
+}
