@@ -11,6 +11,7 @@
 //! certificate that is still fresh instead of making every browser warn again.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
@@ -78,6 +79,28 @@ fn unix_seconds(at: SystemTime) -> u64 {
         .unwrap_or(0)
 }
 
+/// The certificate being served now, shared between its renewal and whoever reports it.
+#[derive(Clone, Debug)]
+pub struct Served(Arc<RwLock<Issued>>);
+
+impl Served {
+    pub fn new(issued: Issued) -> Self {
+        Self(Arc::new(RwLock::new(issued)))
+    }
+
+    /// The certificate served now.
+    pub fn get(&self) -> Issued {
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set(&self, issued: Issued) {
+        *self.0.write().unwrap_or_else(PoisonError::into_inner) = issued;
+    }
+}
+
 /// A self-signed certificate kept in a directory.
 #[derive(Clone, Debug)]
 pub struct SelfSigned {
@@ -126,14 +149,17 @@ impl SelfSigned {
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let key = self.key()?;
         let mut issued = Issued::window(now, self.lifetime, self.names.clone());
-        let mut params = rcgen::CertificateParams::new(self.names.clone())
-            .context("certificate names")?;
+        let mut params =
+            rcgen::CertificateParams::new(self.names.clone()).context("certificate names")?;
         params.not_before = time::OffsetDateTime::from_unix_timestamp(issued.not_before as i64)?;
         params.not_after = time::OffsetDateTime::from_unix_timestamp(issued.not_after as i64)?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "live-desktop relay (self-signed)");
-        let cert = params.self_signed(&key).context("signing the certificate")?;
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            "live-desktop relay (self-signed)",
+        );
+        let cert = params
+            .self_signed(&key)
+            .context("signing the certificate")?;
         issued.fingerprint = hex(&sha256(cert.der()));
         issued.spki_sha256 = base64::engine::general_purpose::STANDARD
             .encode(sha256(&rcgen::PublicKeyData::subject_public_key_info(&key)));
@@ -144,6 +170,31 @@ impl SelfSigned {
             false,
         )?;
         Ok(issued)
+    }
+
+    /// Renew the certificate before it expires, for as long as the caller polls: each new one
+    /// is written in place, recorded in `served`, and then handed to `renewed` (which reloads
+    /// whatever does not watch the files itself).
+    pub async fn renew<F, Fut>(self, served: Served, mut renewed: F) -> anyhow::Result<()>
+    where
+        F: FnMut(Issued) -> Fut,
+        Fut: std::future::Future<Output = anyhow::Result<()>>,
+    {
+        loop {
+            let due = served.get().renew_at();
+            let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            match self.issue(SystemTime::now()) {
+                Ok(issued) => {
+                    served.set(issued.clone());
+                    renewed(issued).await?;
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "renewing the certificate failed; retrying in a minute");
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            }
+        }
     }
 
     fn stored(&self) -> Option<Issued> {
@@ -245,20 +296,33 @@ mod tests {
         let first = cert.ensure(now).expect("issue");
         let first_pem = std::fs::read_to_string(cert.cert_path()).unwrap();
         let key_pem = std::fs::read_to_string(cert.key_path()).unwrap();
-        assert_eq!(cert.ensure(now).expect("reuse"), first, "a fresh one is reused");
-        assert_eq!(std::fs::read_to_string(cert.cert_path()).unwrap(), first_pem);
+        assert_eq!(
+            cert.ensure(now).expect("reuse"),
+            first,
+            "a fresh one is reused"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cert.cert_path()).unwrap(),
+            first_pem
+        );
 
         assert_eq!(first.fingerprint.len(), 64);
         let renewed = cert.ensure(first.renew_at()).expect("renew");
         assert_ne!(renewed.fingerprint, first.fingerprint);
         assert_eq!(renewed.spki_sha256, first.spki_sha256, "same key");
         assert!(renewed.not_after > first.not_after);
-        assert_ne!(std::fs::read_to_string(cert.cert_path()).unwrap(), first_pem);
+        assert_ne!(
+            std::fs::read_to_string(cert.cert_path()).unwrap(),
+            first_pem
+        );
         assert_eq!(std::fs::read_to_string(cert.key_path()).unwrap(), key_pem);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(cert.key_path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(cert.key_path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "the key is owner-only");
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -84,11 +84,17 @@ pub fn parse_valid_for(text: &str) -> Result<ValidFor, String> {
         "m" => 60,
         "h" => 3600,
         "d" => 24 * 3600,
-        _ => return Err(format!("{text:?}: write a number and s, m, h or d (e.g. 7d), or never")),
+        _ => {
+            return Err(format!(
+                "{text:?}: write a number and s, m, h or d (e.g. 7d), or never"
+            ));
+        }
     };
     match number.parse::<u64>() {
         Ok(n) if n > 0 => Ok(ValidFor(Some(Duration::from_secs(n * seconds)))),
-        _ => Err(format!("{text:?}: write a positive number and s, m, h or d (e.g. 7d)")),
+        _ => Err(format!(
+            "{text:?}: write a positive number and s, m, h or d (e.g. 7d)"
+        )),
     }
 }
 

@@ -60,7 +60,10 @@ fn mint(token: cli::Token) -> anyhow::Result<()> {
         key_file.display()
     );
     let key = relay::tokens::signing_key(&key_file)?;
-    println!("{}", relay::tokens::mint(&key, token.role, token.valid_for.0)?);
+    println!(
+        "{}",
+        relay::tokens::mint(&key, token.role, token.valid_for.0)?
+    );
     Ok(())
 }
 
@@ -115,11 +118,32 @@ async fn run(args: cli::Run) -> anyhow::Result<()> {
     announce(&access, &running, args.watch_link_valid_for.0)?;
     tokio::select! {
         res = running.wait() => res,
-        _ = tokio::signal::ctrl_c() => {
+        _ = stop_requested() => {
             println!("relay: stopping");
             Ok(())
         }
     }
+}
+
+/// Ctrl-C, or SIGTERM (a service manager stopping the relay): either way the relay stops cleanly.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Say where to publish and watch.
@@ -132,7 +156,7 @@ fn announce(
     let http = running.http.port();
     let https = running.https.map(|addr| addr.port());
     let path = access::PATH;
-    if let Some(issued) = &running.certificate {
+    if let Some(issued) = running.certificate() {
         println!(
             "relay: self-signed certificate sha256 {} (renewed before it expires; kept in {})",
             issued.fingerprint,
@@ -143,7 +167,9 @@ fn announce(
         Access::Local => {
             println!("relay: this machine only (loopback), anonymous; QUIC on udp/{quic}");
             println!("relay: watch at http://localhost:{http}/?name=screen");
-            println!("relay: publish with: publisher --name screen --url http://localhost:{quic}/{path}");
+            println!(
+                "relay: publish with: publisher --name screen --url http://localhost:{quic}/{path}"
+            );
             println!("relay: to watch from other machines, run `relay --public`");
         }
         Access::Public { hosts } => {
@@ -157,7 +183,9 @@ fn announce(
             }
             let key = relay::tokens::signing_key(key)?;
             let watch = relay::tokens::mint(&key, Role::Watch, watch_valid_for)?;
-            println!("relay: public on every interface; every session needs a token; QUIC on udp/{quic}");
+            println!(
+                "relay: public on every interface; every session needs a token; QUIC on udp/{quic}"
+            );
             println!(
                 "relay: publish with: publisher --name screen --url http://{host}:{quic}/{path} --token-file {}",
                 token_file.display()

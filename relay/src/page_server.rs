@@ -90,7 +90,10 @@ impl PageServer {
         server.serve(self.capped()).await
     }
 
-    fn limit_headers(&self, builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>) {
+    fn limit_headers(
+        &self,
+        builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    ) {
         builder
             .http1()
             .timer(hyper_util::rt::TokioTimer::new())
@@ -201,7 +204,9 @@ mod tests {
         .await
         .unwrap();
         assert!(closed, "the slow client was not disconnected");
-        let page = tokio::task::spawn_blocking(move || get(addr)).await.unwrap();
+        let page = tokio::task::spawn_blocking(move || get(addr))
+            .await
+            .unwrap();
         assert!(page.unwrap().ends_with("page"));
     }
 

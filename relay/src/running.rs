@@ -10,7 +10,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::task::JoinSet;
 
 use crate::access::{self, Access};
-use crate::certificate::{Issued, MAX_LIFETIME, SelfSigned};
+use crate::certificate::{Issued, MAX_LIFETIME, SelfSigned, Served};
 use crate::page_server::{self, PageServer};
 use crate::site;
 
@@ -66,8 +66,7 @@ pub struct Running {
     pub http: SocketAddr,
     /// The HTTPS page server's first address.
     pub https: Option<SocketAddr>,
-    /// The self-signed certificate served now, when the relay serves its own.
-    pub certificate: Option<Issued>,
+    certificate: Option<Served>,
     /// Where the relay keeps its state.
     pub state_dir: PathBuf,
     /// The signing key whose tokens are accepted, when tokens are required.
@@ -146,12 +145,16 @@ impl Running {
             None => Vec::new(),
         };
         let http = http_listeners[0].local_addr()?;
-        let https = https_listeners.first().map(|l| l.local_addr()).transpose()?;
+        let https = https_listeners
+            .first()
+            .map(|l| l.local_addr())
+            .transpose()?;
         let page = site::PageConfig {
             https_port: https.map(|addr| addr.port()),
             ..page
         };
-        let routes = site::router(relay.web().routes(), &options.dirs, &page);
+        let served = tls.issued.clone().map(Served::new);
+        let routes = site::router(&options.dirs, &page, served.clone());
         let server = PageServer::new(routes, options.limits);
         for listener in http_listeners {
             let server = server.clone();
@@ -171,19 +174,33 @@ impl Running {
                 tasks.spawn(async move { Ok(server.https(listener, https_tls).await?) });
             }
         }
-        let certificate = match &tls.generated {
-            Some(generated) => {
-                let issued = tls.issued.clone().expect("a generated certificate was issued");
-                tasks.spawn(renew(generated.clone(), issued.clone(), https_tls));
-                Some(issued)
+        match (&tls.generated, &served) {
+            (Some(generated), Some(served)) => {
+                let (cert, key) = (generated.cert_path(), generated.key_path());
+                tasks.spawn(generated.clone().renew(served.clone(), move |issued| {
+                    let (https_tls, cert, key) = (https_tls.clone(), cert.clone(), key.clone());
+                    async move {
+                        // QUIC picks up the rewritten files itself (moq-tokio watches them).
+                        if let Some(https_tls) = https_tls {
+                            https_tls
+                                .reload_from_pem_file(cert, key)
+                                .await
+                                .context("reloading the HTTPS page certificate")?;
+                        }
+                        println!(
+                            "relay: renewed the self-signed certificate (sha256 {})",
+                            issued.fingerprint
+                        );
+                        Ok(())
+                    }
+                }));
             }
-            None => {
+            _ => {
                 if let Some(https_tls) = https_tls {
                     tasks.spawn(follow_files(tls.cert.clone(), tls.key.clone(), https_tls));
                 }
-                None
             }
-        };
+        }
 
         let ready = relay.ready();
         let trigger = relay.shutdown_trigger().clone();
@@ -193,13 +210,18 @@ impl Running {
             quic,
             http,
             https,
-            certificate,
+            certificate: served,
             state_dir,
             auth_key,
             tasks,
             trigger,
             temporary,
         })
+    }
+
+    /// The self-signed certificate served now, when the relay serves its own.
+    pub fn certificate(&self) -> Option<Issued> {
+        self.certificate.as_ref().map(Served::get)
     }
 
     /// Serve until the relay, the page server or the certificate renewal fails.
@@ -254,40 +276,6 @@ impl Tls {
             generated: Some(generated),
             issued: Some(issued),
         })
-    }
-}
-
-/// Renew the self-signed certificate before it expires, for as long as the relay runs. QUIC
-/// picks up the rewritten files itself (moq-tokio watches them); the HTTPS page is told.
-async fn renew(
-    certificate: SelfSigned,
-    mut issued: Issued,
-    https: Option<RustlsConfig>,
-) -> anyhow::Result<()> {
-    loop {
-        let due = issued.renew_at();
-        let wait = due.duration_since(SystemTime::now()).unwrap_or_default();
-        tokio::time::sleep(wait).await;
-        match certificate.issue(SystemTime::now()) {
-            Ok(renewed) => {
-                issued = renewed;
-                if let Some(https) = &https {
-                    https
-                        .reload_from_pem_file(certificate.cert_path(), certificate.key_path())
-                        .await
-                        .context("reloading the HTTPS page certificate")?;
-                }
-                tracing::info!(sha256 = %issued.fingerprint, "renewed the certificate");
-                println!(
-                    "relay: renewed the self-signed certificate (sha256 {})",
-                    issued.fingerprint
-                );
-            }
-            Err(err) => {
-                tracing::warn!(%err, "renewing the certificate failed; retrying in a minute");
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            }
-        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! The viewer's web routes: `www/` at `/`, the built viewer (wasm + JS glue) at `/pkg/`,
-//! `/viewer.json` (where the page dials and whether it pins the certificate), and the relay's
-//! own public routes (`/certificate.sha256`, `/health`, `/announced`, `/fetch`) beside them, so a
-//! page served from here can pin a self-signed certificate with a same-origin fetch. Every
+//! `/viewer.json` (where the page dials and whether it pins the certificate), `/health`, and
+//! `/certificate.sha256` of a self-signed certificate, so a page served from here can pin it with
+//! a same-origin fetch. The relay's own routes (`/announced`, `/fetch`, which ask for a token
+//! where tokens are required) stay on the relay's listener at the QUIC port number. Every
 //! response carries the cross-origin isolation headers (COOP/COEP) the viewer's shared-memory
 //! audio path needs.
 
@@ -11,6 +12,8 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Serialize;
+
+use crate::certificate::Served;
 use tower_http::services::ServeDir;
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -57,14 +60,20 @@ pub struct PageConfig {
     pub https_port: Option<u16>,
 }
 
-/// The site's router: the relay's public routes, `/viewer.json` and the static files.
-///
-/// `relay_routes` is `moq_relay::web::Web::routes()`; it must not hold a catch-all route (the
-/// relay configs turn the WebSocket fallback off for that reason).
-pub fn router(relay_routes: Router, dirs: &Dirs, page: &PageConfig) -> Router {
+/// The site's router: `/viewer.json`, `/health`, the certificate's fingerprint (when it is our
+/// self-signed one) and the static files.
+pub fn router(dirs: &Dirs, page: &PageConfig, certificate: Option<Served>) -> Router {
     let pkg = ServeDir::new(&dirs.pkg).not_found_service(axum::routing::get(viewer_not_built));
     let page = serde_json::to_string(page).expect("the page config serialises");
-    relay_routes
+    let routes = match certificate {
+        Some(certificate) => Router::new().route(
+            "/certificate.sha256",
+            axum::routing::get(move || async move { certificate.get().fingerprint }),
+        ),
+        None => Router::new(),
+    };
+    routes
+        .route("/health", axum::routing::get(|| async { "ok" }))
         .route(
             "/viewer.json",
             axum::routing::get(move || async move {

@@ -33,9 +33,7 @@ pub fn claims(role: Role, expires: Option<SystemTime>) -> Claims {
             .with_subscribe(everything()),
         Role::Watch => Claims::default().with_subscribe(everything()),
     };
-    claims
-        .with_issued(SystemTime::now())
-        .with_expires(expires)
+    claims.with_issued(SystemTime::now()).with_expires(expires)
 }
 
 /// The relay's signing key in `path`, made (ES256, owner-only) if there is none yet.
