@@ -12,7 +12,8 @@ pub use crate::audio_args::Codec;
     after_help = "Examples:\n  \
         publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
         publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
-        publisher --name desk --url https://relay.example.com/anon?jwt=TOKEN\n  \
+        PUBLISHER_TOKEN=$(cat publish.jwt) publisher --name screen --url https://relay.example.com/\n  \
+        publisher --name screen --url http://desk.lan:4443/ --token-file publish.jwt\n  \
         publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
         publisher --list-devices                       # the audio devices ffmpeg can capture\n  \
         publisher --source screen --audio-device alsa_output.pci-0000_00_1f.3.analog-stereo.monitor\n  \
@@ -22,16 +23,27 @@ pub use crate::audio_args::Codec;
         device (Linux: PulseAudio/PipeWire `default`; a sink's `.monitor` source is what\n\
         the desktop plays); files and URLs publish their own first audio stream.\n\n\
         An http:// relay URL means a development relay: its self-signed certificate\n\
-        fingerprint is fetched from the same host and port and pinned."
+        fingerprint is fetched from the same host and port and pinned.\n\n\
+        Publish token: a relay that refuses anonymous publishing wants a JWT. Give it with\n\
+        --token-file FILE or the PUBLISHER_TOKEN environment variable (used when there is\n\
+        no --token-file), not in --url: a command line is visible to every user (ps). The\n\
+        publisher never prints it."
 )]
 pub struct Args {
     /// Broadcast name viewers subscribe to.
     #[arg(long, default_value = "screen")]
     pub name: String,
 
-    /// Relay URL (the path is the relay's auth scope; `?jwt=` carries a token).
+    /// Relay URL (the path is the relay's auth scope). A `?jwt=` token here works but is visible
+    /// to other users in `ps`: prefer --token-file or PUBLISHER_TOKEN.
     #[arg(long, default_value = "http://localhost:4443/anon")]
     pub url: url::Url,
+
+    /// Read the relay's publish token (a JWT) from FILE; it is sent as the URL's `jwt`
+    /// parameter, replacing one in --url. Without it, the PUBLISHER_TOKEN environment variable
+    /// gives the token, if set.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
 
     /// What to publish: `test` (synthetic pattern), `screen` (this desktop), a media file (looped
     /// in real time), a stream URL (rtsp://, srt://, http://…), or `lavfi:GRAPH`.
@@ -256,9 +268,23 @@ mod tests {
         let args = Args::try_parse_from(["publisher"]).expect("defaults parse");
         assert_eq!(args.name, "screen");
         assert_eq!(args.url.as_str(), "http://localhost:4443/anon");
+        assert_eq!(args.token_file, None);
         assert_eq!(
             (args.source, args.size, args.fps, args.renditions),
             (Source::Test, (1280, 720), 60, 2)
+        );
+    }
+
+    #[test]
+    fn the_token_comes_from_a_file_named_on_the_command_line() {
+        let args = Args::try_parse_from(["publisher", "--token-file", "publish.jwt"]).unwrap();
+        assert_eq!(args.token_file, Some(PathBuf::from("publish.jwt")));
+        let help = Args::try_parse_from(["publisher", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            help.contains("--token-file") && help.contains("PUBLISHER_TOKEN"),
+            "{help}"
         );
     }
 

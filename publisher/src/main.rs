@@ -20,8 +20,11 @@ mod flv_tags;
 mod ladder;
 mod loopback;
 mod pixel_clock;
+mod redact;
+mod relay_log;
 mod session;
 mod status;
+mod token;
 mod ts_pes;
 mod video;
 
@@ -43,7 +46,10 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,moq_sock=error,moq_tokio::noq=error".into()),
+                // moq-net's session warning repeats what the publisher says about the session.
+                .unwrap_or_else(|_| {
+                    "warn,moq_sock=error,moq_tokio::noq=error,moq_net::lite::session=error".into()
+                }),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -62,6 +68,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
             Err(err) => Err(anyhow::anyhow!("cannot list the audio devices: {err}")),
         };
+    }
+    let token = token::given(args.token_file.as_deref(), std::env::var_os(token::ENV))?;
+    let (relay, warning) = token::Relay::new(args.url.clone(), token);
+    if let Some(warning) = warning {
+        eprintln!("publisher: warning: {warning}");
     }
     let input = input(&args)?;
     let audio_plan = audio_plan(&args);
@@ -114,7 +125,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     eprintln!(
         "publisher: publishing {:?} ({picture}; {sound}) to {}",
-        args.name, args.url
+        args.name,
+        relay.shown()
     );
 
     let audio_meter = Arc::new(Mutex::new(AudioMeter::new(
@@ -153,7 +165,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let state = Arc::new(Mutex::new(State::Connecting));
     let session = tokio::spawn(session::stay_connected(
-        args.url.clone(),
+        relay,
         broadcast.origin.clone(),
         state.clone(),
     ));

@@ -1,45 +1,57 @@
 //! Staying connected to the relay: dial, publish the origin while the session lasts, and redial
-//! with backoff when the relay is unreachable or the session drops — saying so each time.
+//! with backoff when the relay is unreachable, refuses the publisher or the session drops —
+//! saying so (see [`crate::relay_log`]), with the token never shown.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::backoff::Backoff;
+use crate::relay_log::{Log, Outcome};
 use crate::status::State;
+use crate::token::Relay;
 
-/// Keep `origin` published at `url` until the task is dropped. `state` tracks the connection
+/// How long a session must last to count as accepted. moq-relay refuses a publisher by closing
+/// the session it has just established, moments after the handshake; until then the publisher
+/// says nothing about being connected, and a refusal keeps the backoff growing.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Keep `origin` published at `relay` until the task is dropped. `state` tracks the connection
 /// for the status line.
 pub async fn stay_connected(
-    url: url::Url,
+    relay: Relay,
     origin: moq_net::origin::Producer,
     state: Arc<Mutex<State>>,
 ) -> anyhow::Result<()> {
     let mut connect = moq_tokio::connect::Config::default();
-    connect.url = Some(url.clone());
+    connect.url = Some(relay.url.clone());
     let client = connect
         .init(moq_tokio::quic::Config::default())?
         .with_publisher(&origin)
         // We pace retries ourselves: forever, and visibly.
         .with_reconnect(false);
+    let url = relay.url.clone();
+    let mut log = Log::new(relay);
     let mut backoff = Backoff::default();
     loop {
-        let failure = match client.connect(url.clone()).established().await {
-            Ok(connection) => {
-                backoff.succeeded();
-                set(&state, State::Live);
-                eprintln!("publisher: connected to {url}");
-                match connection.closed().await {
-                    Ok(()) => "the relay closed the session".to_string(),
-                    Err(err) => format!("the session ended: {err}"),
+        let (outcome, accepted) = match client.connect(url.clone()).established().await {
+            Ok(connection) => match tokio::time::timeout(SETTLE, connection.closed()).await {
+                Ok(early) => (Outcome::of_session(early), false),
+                Err(_settled) => {
+                    set(&state, State::Live);
+                    eprintln!("publisher: {}", log.accepted());
+                    (Outcome::of_session(connection.closed().await), true)
                 }
-            }
-            Err(err) => format!("relay unreachable at {url}: {err}"),
+            },
+            Err(err) => (Outcome::of_dial(&err), false),
         };
-        set(&state, State::Reconnecting);
+        if accepted && !matches!(outcome, Outcome::Refused(_)) {
+            backoff.succeeded();
+        }
+        set(&state, outcome.state());
         let (wait, attempt) = backoff.failed();
-        eprintln!(
-            "publisher: {failure}; retrying in {:.1} s (attempt {attempt})",
-            wait.as_secs_f64()
-        );
+        if let Some(line) = log.failed(&outcome, wait, attempt) {
+            eprintln!("publisher: {line}");
+        }
         tokio::time::sleep(wait).await;
     }
 }

@@ -11,6 +11,8 @@ pub enum State {
     Connecting,
     Live,
     Reconnecting,
+    /// The relay refuses this publisher (no token, or one it does not accept); still retrying.
+    Refused,
 }
 
 impl fmt::Display for State {
@@ -19,6 +21,7 @@ impl fmt::Display for State {
             State::Connecting => "connecting",
             State::Live => "live",
             State::Reconnecting => "reconnecting",
+            State::Refused => "refused",
         })
     }
 }

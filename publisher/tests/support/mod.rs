@@ -14,12 +14,22 @@ pub use subscriber::{
 pub use xvfb::Xvfb;
 
 pub async fn start_relay() -> anyhow::Result<relay::Running> {
+    start_relay_with(relay::Access::Local).await
+}
+
+/// A relay with this `access` (`Public`: every session needs a token signed with its key,
+/// `Running::auth_key`).
+pub async fn start_relay_with(access: relay::Access) -> anyhow::Result<relay::Running> {
     // The dev relay serves the fingerprint over TCP on the QUIC port number, so pick a port free
     // for both; retry if another process grabs it in between.
     let mut last = None;
     for _ in 0..5 {
         let port = free_port()?;
-        match relay::Running::start(relay::Options::local(port)).await {
+        let options = relay::Options {
+            access: access.clone(),
+            ..relay::Options::local(port)
+        };
+        match relay::Running::start(options).await {
             Ok(running) => return Ok(running),
             Err(err) => last = Some(err),
         }
