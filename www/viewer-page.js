@@ -2,8 +2,10 @@
 // the state badge, the sound controls and the stats line current.
 //
 // Where to dial comes from the relay's /viewer.json, on this page's origin:
-// {"relayPort": 4443, "relayPath": "anon", "pinCertificate": true, "httpsPort": 8443}. The relay
-// is then https://<this host>:<relayPort>/<relayPath>, its self-signed certificate pinned (when
+// {"relayPort": 4443, "relayPath": "anon", "pinCertificate": true, "httpsPort": 8443} and, for a
+// relay on this machine only, "relayHost": "127.0.0.1" (Chromium dials localhost as ::1 only). The
+// relay is then https://<relayHost or this host>:<relayPort>/<relayPath>, its self-signed
+// certificate pinned (when
 // pinCertificate) by the hash this origin serves at /certificate.sha256. Without /viewer.json the
 // relay is http://<this host>:4443/anon, whose own /certificate.sha256 is fetched.
 // WebTransport exists only in secure contexts: a page opened over plain http:// from another
@@ -46,7 +48,8 @@ function relayTarget(config) {
   if (!url && config) {
     const port = Number.isInteger(config.relayPort) ? config.relayPort : 4443;
     const path = typeof config.relayPath === "string" ? config.relayPath : "anon";
-    url = `https://${location.hostname}:${port}/${path.replace(/^\/+/, "")}`;
+    const host = typeof config.relayHost === "string" ? config.relayHost : location.hostname;
+    url = `https://${host}:${port}/${path.replace(/^\/+/, "")}`;
     if (config.pinCertificate && !fingerprint) fingerprint = `${location.origin}/certificate.sha256`;
   }
   url ||= `http://${location.hostname}:4443/anon`;

@@ -4,6 +4,10 @@
 //! The first two serve our own self-signed certificate files (see [`crate::certificate`]) on
 //! QUIC, and serve the certificate fingerprint over plain HTTP on the QUIC port number, the
 //! convention every MoQ client follows for `http://` relay URLs.
+//!
+//! Loopback means 127.0.0.1 for QUIC: moq-relay binds one UDP socket, system resolvers give
+//! `localhost` as 127.0.0.1 (some as nothing else), and the page tells Chromium — which dials
+//! `localhost` as ::1 only — to dial 127.0.0.1 ([`Access::relay_host`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -41,9 +45,14 @@ impl Access {
         }
     }
 
+    /// The host the page dials QUIC at, when it is not the one the page was opened with.
+    pub fn relay_host(&self) -> Option<String> {
+        matches!(self, Access::Local).then(|| Ipv4Addr::LOCALHOST.to_string())
+    }
+
     /// The names in a self-signed certificate for this access.
     pub fn certificate_names(&self) -> Vec<String> {
-        let mut names = vec!["localhost".to_string()];
+        let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
         if let Access::Public { hosts } = self {
             names.extend(hosts.iter().filter(|host| *host != "localhost").cloned());
         }
@@ -63,7 +72,7 @@ pub fn config(
 ) -> anyhow::Result<moq_relay::Config> {
     let (bind, auth) = match access {
         Access::Local => (
-            SocketAddr::from((Ipv6Addr::LOCALHOST, quic_port)),
+            SocketAddr::from((Ipv4Addr::LOCALHOST, quic_port)),
             "[auth]\n# Anonymous access to every broadcast: loopback only.\npublic = \"**\"\n",
         ),
         Access::Public { .. } => (SocketAddr::from((Ipv6Addr::UNSPECIFIED, quic_port)), ""),
@@ -100,7 +109,10 @@ mod tests {
         let config = config(&Access::Local, 4443, Path::new("c.pem"), Path::new("k.pem"))
             .expect("local config");
         let text = format!("{config:?}");
-        assert!(text.contains("[::1]:4443"), "QUIC not on loopback: {text}");
+        assert!(
+            text.contains("127.0.0.1:4443"),
+            "QUIC not on loopback: {text}"
+        );
         assert!(text.contains("c.pem") && text.contains("k.pem"));
         assert!(!config.web.ws);
         let http = config.web.http.listen.expect("fingerprint listener");
@@ -123,6 +135,9 @@ mod tests {
         let http = config.web.http.listen.expect("fingerprint listener");
         assert!(http.ip().is_unspecified());
         assert!(config.auth.is_empty(), "no anonymous grant, no auth server");
-        assert_eq!(access.certificate_names(), ["localhost", "desk.lan"]);
+        assert_eq!(
+            access.certificate_names(),
+            ["localhost", "127.0.0.1", "desk.lan"]
+        );
     }
 }

@@ -133,6 +133,7 @@ impl Running {
         }
 
         let page = site::PageConfig {
+            relay_host: options.access.relay_host(),
             relay_port: quic.port(),
             relay_path: access::PATH.to_string(),
             pin_certificate: tls.generated.is_some(),

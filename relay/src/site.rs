@@ -49,6 +49,9 @@ impl Dirs {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PageConfig {
+    /// The host to dial QUIC at, when not the page's own (a loopback-only relay: 127.0.0.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relay_host: Option<String>,
     /// The QUIC (WebTransport) port.
     pub relay_port: u16,
     /// The MoQ path to dial.
