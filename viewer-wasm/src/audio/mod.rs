@@ -3,6 +3,8 @@
 //! late arrivals and clock drift ([`drift`]); what `stats().audio` says ([`status`]).
 
 pub mod drift;
+pub mod jitter;
+pub mod pairing;
 pub mod ring;
 pub mod schedule;
 pub mod status;

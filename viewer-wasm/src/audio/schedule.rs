@@ -7,32 +7,26 @@
 //! allows ([`Playout::target_ms`]). [`OutputClock`] says when a sample written now will leave
 //! the speakers, from the worklet's read position and the context's output timestamp.
 
+use crate::audio::jitter::Jitter;
 use crate::stats::Window;
 
-/// Headroom over the slowest recent arrival, ms: the audio thread reads in bursts.
+/// Headroom over the transit the jitter buffer plans for, ms: the audio thread reads in bursts.
 pub const MARGIN_MS: f64 = 4.0;
-/// Which recent arrival the target must cover: the 95th percentile, so that the page's stalls
-/// (long tasks, a busy machine) cost a skip now and then instead of tens of ms of latency for
-/// everything. On a quiet page p95 and p99 differ by a few ms; under load, by tens.
-pub const ARRIVAL_PERCENTILE: f64 = 95.0;
-/// Packets read within this long of the previous one came in a bunch: only the first of a bunch
-/// says how late the bunch was. That also leaves out the backlog a relay hands over at once when
-/// a subscription begins.
-pub const BUNCH_MS: f64 = 2.0;
-/// A packet that arrived this much later than the freshest recent one was held up by something
-/// other than the network's jitter (the page busy starting up, a long task): it is skipped
-/// when due, and the target does not wait for its like.
-pub const STALE_MS: f64 = 250.0;
-/// A fall of the target larger than this is made at once (one audible skip) rather than slowly.
-pub const FALL_AT_ONCE_MS: f64 = 15.0;
-/// How fast the target latency may fall, ms per second of wall time: slower than the drift
-/// corrector's nudge (5 ms/s), so a small fall is a nudge, never a jump.
-pub const FALL_MS_PER_SECOND: f64 = 4.0;
+/// How fast the target latency may fall, ms per second of wall time: within what the drift
+/// corrector's stretch makes up ([`crate::audio::drift::MAX_STRETCH`] = 10 ms/s), so a fall is
+/// played slightly faster, never skipped.
+pub const FALL_MS_PER_SECOND: f64 = 8.0;
+/// How fast the latency audio follows the video's moves, either way, ms per second: the video's
+/// median moves in frame-sized steps, and chasing them at once would be heard.
+pub const FOLLOW_MS_PER_SECOND: f64 = 8.0;
+/// For this long after the first packet the target follows what is wanted at once, both ways:
+/// a page busy starting up delivers its first packets late, and falling from there at
+/// [`FALL_MS_PER_SECOND`] would keep the sound far behind for a minute or more.
+pub const SETTLE_MS: f64 = 5_000.0;
 /// Audio follows video up to this latency, ms. Video later than that has fallen behind (a stalled
 /// decoder waiting for a keyframe) and will catch up; sound that followed it would only pile up.
 pub const MAX_FOLLOW_MS: f64 = 400.0;
-/// How far back arrival latencies count, ms: long enough for a percentile, short enough that a
-/// burst of load is forgotten soon after it ends.
+/// How far back arrival latencies count for the stats, ms.
 const ARRIVAL_WINDOW_MS: f64 = 3_000.0;
 /// Samples kept of them: 3 s of 10 ms packets.
 const ARRIVAL_SAMPLES: usize = 300;
@@ -68,56 +62,79 @@ impl OutputClock {
 /// The audio playout latency (capture → speakers) and what it is derived from.
 #[derive(Debug, Clone)]
 pub struct Playout {
-    /// Capture → ready-to-write latency of recent chunks, ms.
+    /// How late packets come: the transit to plan for.
+    jitter: Jitter,
+    /// Capture → ready-to-write latency of recent chunks, ms (reported, not planned by).
     arrival: Window,
+    /// The transit of the latest packet, ms: the plan before the jitter buffer has one.
+    latest_transit: Option<f64>,
+    /// The video latency followed, ms, and when it was last moved.
+    follow: Option<(f64, f64)>,
     /// The current target, ms, and when it was last moved (Unix ms).
     target: Option<(f64, f64)>,
-    /// When the previous packet was read (Unix ms); `None` before the first.
-    previous_read: Option<f64>,
+    /// When the first packet was read (Unix ms).
+    started: Option<f64>,
 }
 
 impl Default for Playout {
     fn default() -> Self {
         Self {
+            jitter: Jitter::default(),
             arrival: Window::new(ARRIVAL_SAMPLES, ARRIVAL_WINDOW_MS),
+            latest_transit: None,
+            follow: None,
             target: None,
-            previous_read: None,
+            started: None,
         }
     }
 }
 
 impl Playout {
-    /// A packet captured at `capture_unix_ms` was read at `now_unix_ms`. The first packet of a
-    /// subscription and packets bunched behind another are not measured (see [`BUNCH_MS`]).
+    /// A packet captured at `capture_unix_ms` was read at `now_unix_ms`.
     pub fn arrived(&mut self, capture_unix_ms: f64, now_unix_ms: f64) {
-        let previous = self.previous_read.replace(now_unix_ms);
-        if previous.is_some_and(|previous| now_unix_ms - previous >= BUNCH_MS) {
-            self.arrival
-                .push(now_unix_ms - capture_unix_ms, now_unix_ms);
-        }
+        self.jitter.arrived(capture_unix_ms, now_unix_ms);
+        self.started.get_or_insert(now_unix_ms);
+        let transit = now_unix_ms - capture_unix_ms;
+        self.latest_transit = Some(transit);
+        self.arrival.push(transit, now_unix_ms);
     }
 
     /// The latency audio is played at now: the video's (so they are in sync) unless audio
-    /// cannot arrive that early, then the slowest recent arrival plus the output latency and
-    /// a margin. Rises at once; falls at [`FALL_MS_PER_SECOND`], or at once by more than
-    /// [`FALL_AT_ONCE_MS`].
+    /// cannot arrive that early, then the jitter buffer's planned transit plus the output
+    /// latency and a margin. Rises at once when the jitter buffer asks (a late packet has
+    /// already been concealed, so nothing is skipped); follows the video at
+    /// [`FOLLOW_MS_PER_SECOND`]; falls at [`FALL_MS_PER_SECOND`].
     pub fn target_ms(
         &mut self,
         video_latency_ms: Option<f64>,
         output_latency_ms: f64,
         now_unix_ms: f64,
     ) -> f64 {
-        let freshest = self.arrival.min().unwrap_or(0.0);
-        let slowest = self
-            .arrival
-            .percentile_up_to(ARRIVAL_PERCENTILE, freshest + STALE_MS)
+        let transit = self
+            .jitter
+            .wanted_transit()
+            .or(self.latest_transit)
             .unwrap_or(0.0);
-        let feasible = slowest + output_latency_ms.max(0.0) + MARGIN_MS;
-        let wanted =
-            video_latency_ms.map_or(feasible, |video| video.min(MAX_FOLLOW_MS).max(feasible));
+        let feasible = transit + output_latency_ms.max(0.0) + MARGIN_MS;
+        let follow = video_latency_ms.map(|video| {
+            let video = video.min(MAX_FOLLOW_MS);
+            let followed = match self.follow {
+                Some((current, at)) => {
+                    let step = FOLLOW_MS_PER_SECOND * (now_unix_ms - at).max(0.0) / 1000.0;
+                    video.clamp(current - step, current + step)
+                }
+                None => video,
+            };
+            self.follow = Some((followed, now_unix_ms));
+            followed
+        });
+        let wanted = follow.map_or(feasible, |follow| follow.max(feasible));
+        let settling = self
+            .started
+            .is_none_or(|started| now_unix_ms - started < SETTLE_MS);
         let target = match self.target {
-            Some((current, _)) if wanted < current && current - wanted <= FALL_AT_ONCE_MS => {
-                let since = self.target.map_or(0.0, |(_, at)| now_unix_ms - at).max(0.0);
+            Some((current, at)) if wanted < current && !settling => {
+                let since = (now_unix_ms - at).max(0.0);
                 (current - FALL_MS_PER_SECOND * since / 1000.0).max(wanted)
             }
             _ => wanted,
@@ -133,9 +150,7 @@ impl Playout {
 
     /// Start over (a new track, a new clock).
     pub fn clear(&mut self) {
-        self.arrival.clear();
-        self.target = None;
-        self.previous_read = None;
+        *self = Self::default();
     }
 }
 
@@ -180,50 +195,37 @@ mod tests {
         assert_eq!(playout.target_ms(Some(1_800.0), 10.0, 0.0), MAX_FOLLOW_MS);
     }
 
+    /// Packets every 10 ms from `from` to `to` ms (capture times), read `transit(n)` later.
+    fn feed(playout: &mut Playout, from: u32, to: u32, transit: impl Fn(u32) -> f64) {
+        for n in from / 10..to / 10 {
+            let capture = f64::from(n * 10);
+            playout.arrived(capture, capture + transit(n));
+        }
+    }
+
     #[test]
     fn audio_that_cannot_keep_up_with_video_plays_as_early_as_it_can() {
         let mut playout = Playout::default();
-        playout.arrived(0.0, 30.0);
-        playout.arrived(10.0, 40.0);
-        playout.arrived(20.0, 42.0);
-        assert_eq!(
-            playout.target_ms(Some(25.0), 10.0, 50.0),
-            30.0 + 10.0 + MARGIN_MS
-        );
-        assert_eq!(playout.target_ms(None, 10.0, 50.0), 40.0 + MARGIN_MS);
+        feed(&mut playout, 0, 5_000, |n| 30.0 + f64::from(n % 2) * 5.0);
+        // The jitter buffer waits for the slower half: 35 ms (+ a bucket), then output + margin.
+        let expected = 36.0 + 10.0 + MARGIN_MS;
+        assert_eq!(playout.target_ms(Some(25.0), 10.0, 5_000.0), expected);
+        assert_eq!(playout.target_ms(None, 10.0, 5_000.0), expected);
     }
 
     #[test]
-    fn one_stall_does_not_raise_the_target_but_steady_jitter_does() {
-        let mut playout = Playout::default();
-        for n in 0..300 {
-            let late = if n == 150 { 90.0 } else { 20.0 };
-            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + late);
-        }
-        // 90 ms once in 300 packets is beyond the 95th percentile.
-        assert_eq!(playout.target_ms(None, 0.0, 3_000.0), 20.0 + MARGIN_MS);
-        for n in 300..400 {
-            let late = if n % 4 == 0 { 60.0 } else { 20.0 };
-            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + late);
-        }
-        assert_eq!(playout.target_ms(None, 0.0, 4_000.0), 60.0 + MARGIN_MS);
-    }
-
-    #[test]
-    fn backlog_handed_over_at_subscription_is_not_measured() {
+    fn the_backlog_handed_over_at_subscription_is_not_waited_for() {
         let mut playout = Playout::default();
         // The relay's cached second arrives at once, oldest first, then live packets.
         for n in 0..100 {
             playout.arrived(f64::from(n) * 10.0 - 1_000.0, 15.0 + f64::from(n) * 0.01);
         }
-        for n in 1..50 {
-            playout.arrived(f64::from(n) * 10.0, f64::from(n) * 10.0 + 15.0);
-        }
-        assert_eq!(playout.target_ms(None, 0.0, 500.0), 15.0 + MARGIN_MS);
+        feed(&mut playout, 10, 500, |_| 15.0);
+        assert_eq!(playout.target_ms(None, 0.0, 500.0), 16.0 + MARGIN_MS);
     }
 
     #[test]
-    fn packets_held_up_far_beyond_the_freshest_do_not_set_the_target() {
+    fn packets_held_up_while_the_page_started_do_not_set_the_target() {
         let mut playout = Playout::default();
         // The page was busy starting: the first packets come a second late, then live ones.
         for n in 0..30 {
@@ -231,28 +233,50 @@ mod tests {
             playout.arrived(capture, 1_000.0 + f64::from(n) * 3.0);
         }
         assert!(
-            playout.target_ms(None, 0.0, 1_100.0) > 900.0,
+            playout.target_ms(None, 0.0, 1_100.0) > 700.0,
             "nothing better known yet"
         );
-        for n in 30..60 {
-            let capture = f64::from(n) * 10.0 + 1_000.0;
-            playout.arrived(capture, capture + 20.0);
-        }
-        assert_eq!(playout.target_ms(None, 0.0, 1_700.0), 20.0 + MARGIN_MS);
+        feed(&mut playout, 1_300, 1_500, |_| 20.0);
+        assert_eq!(
+            playout.target_ms(None, 0.0, 1_500.0),
+            21.0 + MARGIN_MS,
+            "still settling: down at once"
+        );
     }
 
     #[test]
-    fn the_target_rises_at_once_and_falls_slowly() {
+    fn a_stall_raises_the_target_at_once_and_calm_brings_it_down_by_stretching() {
+        let mut playout = Playout::default();
+        feed(&mut playout, 0, 10_000, |_| 20.0);
+        assert_eq!(playout.target_ms(None, 0.0, 10_000.0), 21.0 + MARGIN_MS);
+        // A 150 ms stall: the packets it held up arrive together at its end.
+        for n in 0..15 {
+            let capture = 10_000.0 + f64::from(n) * 10.0;
+            playout.arrived(capture, 10_170.0 + f64::from(n) * 0.1);
+        }
+        // All but the latest 0.5 % of packets are waited for: the stall's worst two are not.
+        let raised = playout.target_ms(None, 0.0, 10_171.0);
+        assert!(raised >= 20.0 + 120.0 + MARGIN_MS, "{raised}");
+        // Calm again: the target falls (settled: slowly, never faster than the stretch can follow).
+        let mut previous = raised;
+        let mut now = 10_180;
+        while now < 70_000 {
+            feed(&mut playout, now, now + 10, |_| 20.0);
+            now += 10;
+            let target = playout.target_ms(None, 0.0, f64::from(now));
+            assert!(previous - target <= FALL_MS_PER_SECOND * 0.01 + 1e-9);
+            previous = target;
+        }
+        assert_eq!(previous, 21.0 + MARGIN_MS, "down within a minute");
+    }
+
+    #[test]
+    fn audio_follows_the_video_slowly_both_ways() {
         let mut playout = Playout::default();
         assert_eq!(playout.target_ms(Some(100.0), 0.0, 0.0), 100.0);
-        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_000.0), 96.0);
-        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_500.0), 94.0);
-        assert_eq!(playout.target_ms(Some(120.0), 0.0, 1_600.0), 120.0);
-        assert_eq!(
-            playout.target_ms(Some(40.0), 0.0, 1_700.0),
-            40.0,
-            "a big fall is at once"
-        );
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 500.0), 96.0);
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_000.0), 92.0);
+        assert_eq!(playout.target_ms(Some(150.0), 0.0, 1_500.0), 96.0);
         playout.clear();
         assert_eq!(playout.target_ms(Some(40.0), 0.0, 2_000.0), 40.0);
     }

@@ -4,7 +4,6 @@
 //! ([`crate::audio::drift`]).
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use js_sys::{Float32Array, Reflect, Uint8Array};
@@ -20,6 +19,7 @@ use super::audio_output::{AudioOutput, Counters};
 use super::describe;
 use super::shared::Shared;
 use crate::audio::drift::{self, Corrector};
+use crate::audio::pairing::Pairing;
 use crate::audio::schedule::Playout;
 use crate::audio::status::AudioState;
 use crate::catalog::AudioRendition;
@@ -114,10 +114,8 @@ pub async fn play(
 /// Schedules decoded audio into the ring.
 struct Player {
     output: AudioOutput,
-    /// Timestamps of the packets decoding, oldest first. The decoder outputs one chunk per packet
-    /// in order, but stamps it by counting samples from the first packet, which drifts early
-    /// with every packet lost: the packet's own timestamp is the truth.
-    submitted: VecDeque<f64>,
+    /// The packets decoding, for the timestamp each output is scheduled by.
+    pairing: Pairing,
     clock: Option<Clock>,
     playout: Playout,
     corrector: Corrector,
@@ -134,7 +132,7 @@ impl Player {
     fn new(output: AudioOutput, clock: Option<Clock>) -> Self {
         Self {
             output,
-            submitted: VecDeque::new(),
+            pairing: Pairing::default(),
             clock,
             playout: Playout::default(),
             corrector: Corrector::default(),
@@ -152,21 +150,16 @@ impl Player {
         let running = self.output.running();
         let counters = self.output.counters();
         self.update_status(shared, running, &counters);
+        let timestamp_us = self.pairing.output(data.timestamp());
         if !running {
             // Blocked until the user clicks: nothing can be heard, so nothing is kept.
-            self.submitted.pop_front();
             return;
         }
         let Some(frames) = self.copy_out(data) else {
-            self.submitted.pop_front();
             return;
         };
         let channels = self.output.ring().channels() as usize;
         let sample_rate = f64::from(data.sample_rate());
-        let timestamp_us = self
-            .submitted
-            .pop_front()
-            .unwrap_or_else(|| data.timestamp());
         let capture_unix_ms = match self.clock {
             Some(clock) => clock.sender_unix_ms(timestamp_us),
             None => {
@@ -313,7 +306,7 @@ impl Decoder {
         }
         self.decoder = build(&self.config, &self.output, &self.error)?;
         // Whatever was in flight died with the old decoder.
-        self.player.borrow_mut().submitted.clear();
+        self.player.borrow_mut().pairing.clear();
         Ok(true)
     }
 
@@ -324,7 +317,7 @@ impl Decoder {
         init.set_timestamp_f64(timestamp_us);
         let chunk = EncodedAudioChunk::new(&init).map_err(describe)?;
         self.decoder.decode(&chunk).map_err(describe)?;
-        self.player.borrow_mut().submitted.push_back(timestamp_us);
+        self.player.borrow_mut().pairing.submitted(timestamp_us);
         Ok(())
     }
 }
