@@ -1,7 +1,9 @@
-//! Audio playout, host-independent: the ring the AudioWorklet reads ([`ring`]), when each
-//! sample should be heard ([`schedule`]) and how the stream is kept on that plan despite
-//! late arrivals and clock drift ([`drift`]); what `stats().audio` says ([`status`]).
+//! Audio playout, host-independent: the ring the AudioWorklet reads ([`ring`]) and what it
+//! plays where the ring runs dry ([`conceal`]), when each sample should be heard
+//! ([`schedule`]) and how the stream is kept on that plan despite late arrivals and clock
+//! drift ([`drift`]); what `stats().audio` says ([`status`]).
 
+pub mod conceal;
 pub mod drift;
 pub mod jitter;
 pub mod pairing;

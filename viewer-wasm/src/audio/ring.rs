@@ -4,8 +4,10 @@
 //! capacity stays continuous across the counters' own wrap.
 //!
 //! The writer is [`Ring::write`]. The reader runs on the audio thread in JavaScript
-//! (`web/audio_worklet.js`), which mirrors [`Reader::quantum`] step for step; the Rust reader
-//! is the reference it is tested against here.
+//! (`web/audio_worklet.js`), which mirrors [`Reader::output`] step for step (where the ring runs
+//! dry, a [`Concealer`] plays on); the Rust reader is the reference it is tested against here.
+
+use super::conceal::Concealer;
 
 /// Where a ring's samples live: a `Vec` here, a `Float32Array` over a `SharedArrayBuffer` in
 /// the browser.
@@ -101,7 +103,8 @@ impl Ring {
 pub struct Quantum {
     /// Frames taken from the ring, starting at the read counter as it was.
     pub from_ring: u32,
-    /// Frames of silence after them, because the ring ran dry.
+    /// Frames after them that the ring could not supply: concealed once audio has started,
+    /// silence before.
     pub silent: u32,
 }
 
@@ -111,6 +114,12 @@ pub struct Reader {
     pub read: u32,
     /// Quanta that ran dry after audio had started flowing.
     pub underruns: u32,
+    /// Frames concealed: the dry frames after audio had started (wrapping, as the worklet's).
+    pub concealed: u32,
+    /// Concealment events: runs of dry frames, each begun after audio from the ring.
+    pub concealments: u32,
+    /// Whether the last quantum ended dry, so that dry frames next continue its concealment.
+    pub dry: bool,
     /// Frames played from the ring (not silence).
     pub played: u64,
     /// Whether any audio has been read yet: the wait for the first chunk is not an underrun.
@@ -125,12 +134,47 @@ impl Reader {
         self.played += u64::from(from_ring);
         if from_ring > 0 {
             self.started = true;
+            self.dry = false;
         }
         let silent = wanted - from_ring;
         if silent > 0 && self.started {
             self.underruns += 1;
+            self.concealed = self.concealed.wrapping_add(silent);
+            if !self.dry {
+                self.concealments += 1;
+            }
+            self.dry = true;
         }
         Quantum { from_ring, silent }
+    }
+
+    /// What the worklet plays for one quantum: take it ([`quantum`](Self::quantum)) and append
+    /// `wanted` interleaved frames to `out` — the ring's, through `concealer` (which crossfades
+    /// them in after a concealment), then where the ring ran dry the concealment once audio
+    /// has started, silence before.
+    pub fn output(
+        &mut self,
+        ring: &Ring,
+        storage: &[f32],
+        write: u32,
+        wanted: u32,
+        concealer: &mut Concealer,
+        out: &mut Vec<f32>,
+    ) -> Quantum {
+        let at = self.read;
+        let quantum = self.quantum(ring, write, wanted);
+        let start = out.len();
+        Self::copy_out(ring, storage, at, quantum.from_ring, out);
+        out.resize(start + (wanted * ring.channels) as usize, 0.0);
+        let frames = out[start..].chunks_exact_mut(ring.channels as usize);
+        for (index, frame) in frames.enumerate() {
+            if index < quantum.from_ring as usize {
+                concealer.play(frame);
+            } else if self.started {
+                concealer.conceal(frame);
+            }
+        }
+        quantum
     }
 
     /// Copy what [`quantum`](Self::quantum) took out of `storage`, interleaved.
@@ -240,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn an_underrun_plays_silence_and_is_counted_only_after_audio_started() {
+    fn an_underrun_is_counted_only_after_audio_started() {
         let ring = Ring::new(256, 2);
         let mut reader = Reader::default();
         assert_eq!(
@@ -280,6 +324,160 @@ mod tests {
             (reader.underruns, reader.played, reader.read),
             (2, 200, 200)
         );
+        assert_eq!(
+            (reader.concealed, reader.concealments),
+            (56 + 128, 1),
+            "one concealment of the dry frames"
+        );
+    }
+
+    /// A mono 200 Hz sine of amplitude 0.5 at 48 kHz (a 240-frame period), from frame `from`,
+    /// inverted if `inverted`.
+    fn tone(from: u32, frames: u32, inverted: bool) -> Vec<f32> {
+        let sign = if inverted { -0.5 } else { 0.5 };
+        (from..from + frames)
+            .map(|n| sign * (std::f64::consts::TAU * 200.0 * f64::from(n) / 48_000.0).sin() as f32)
+            .collect()
+    }
+
+    /// The sine's largest step from one sample to the next: 2 · 0.5 · sin(π · 200 / 48000).
+    const TONE_STEP: f32 = 0.013_09;
+
+    /// Plays 128-frame quanta, the ring fed `feed(quantum)` before each; what was heard.
+    fn play(
+        quanta: u32,
+        reader: &mut Reader,
+        concealer: &mut Concealer,
+        mut feed: impl FnMut(u32) -> Vec<f32>,
+    ) -> Vec<f32> {
+        let ring = Ring::new(8_192, 1);
+        let mut storage = vec![0.0; ring.samples()];
+        let mut write = reader.read;
+        let mut heard = Vec::new();
+        for quantum in 0..quanta {
+            write = write.wrapping_add(
+                ring.write(&mut storage, write, reader.read, &feed(quantum))
+                    .frames,
+            );
+            reader.output(&ring, &storage, write, 128, concealer, &mut heard);
+        }
+        heard
+    }
+
+    /// 0.1 s of the tone, then `dry` quanta with nothing, then the tone again from its
+    /// negative peak (a step of 0.5 from silence: the worst case for the crossfade back).
+    fn outage(reader: &mut Reader, dry: u32, quanta: u32) -> Vec<f32> {
+        let mut concealer = Concealer::new(48_000.0, 1);
+        play(quanta, reader, &mut concealer, |quantum| match quantum {
+            0 => tone(0, 4_800, false),
+            q if q < 38 + dry => Vec::new(),
+            q if q == 38 + dry => tone(60, 4_800, true),
+            _ => Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_dry_ring_continues_the_tone_then_fades_it_out() {
+        // 4800 frames of tone play out in 37.5 quanta, then 11.5 quanta (31 ms) of nothing.
+        let mut reader = Reader::default();
+        let heard = outage(&mut reader, 12, 49);
+        let (last, concealed) = (heard[4_799], &heard[4_800..]);
+        assert!(
+            (concealed[0] - last).abs() <= TONE_STEP,
+            "the concealment starts where the tone stopped: {last} then {}",
+            concealed[0]
+        );
+        // The first period continues the tone, sample for sample, at the gain of the fade:
+        // 0.5^(k(k−1) / (960 × 959)) after k frames, one half after 960 (20 ms).
+        let gain = |k: f64| 0.5f64.powf(k * (k - 1.0) / (960.0 * 959.0)) as f32;
+        let expected = tone(4_800, 240, false);
+        for (n, (heard, expected)) in concealed.iter().zip(&expected).enumerate() {
+            let expected = expected * gain(n as f64);
+            assert!(
+                (heard - expected).abs() < 1e-4,
+                "frame {n}: {heard} for {expected}"
+            );
+        }
+        assert!((gain(960.0) - 0.5).abs() < 1e-6);
+        // Around 20 ms (frames 960–1200 of it), the tone's peaks are down to a half.
+        let peak = |range: std::ops::Range<usize>| {
+            concealed[range]
+                .iter()
+                .fold(0f32, |peak, sample| peak.max(sample.abs()))
+        };
+        assert!(peak(0..240) > 0.49, "{}", peak(0..240));
+        assert!(
+            (0.2..=0.26).contains(&peak(960..1_200)),
+            "{}",
+            peak(960..1_200)
+        );
+        assert!(peak(1_200..1_440) < 0.2, "{}", peak(1_200..1_440));
+        assert_eq!((reader.concealments, reader.concealed), (1, 1_472));
+    }
+
+    #[test]
+    fn a_long_outage_becomes_exact_silence_before_100_ms() {
+        let mut reader = Reader::default();
+        let heard = outage(&mut reader, 80, 118);
+        let concealed = &heard[4_800..4_800 + 4_800];
+        let silent_from = concealed
+            .iter()
+            .rposition(|sample| *sample != 0.0)
+            .expect("sound")
+            + 1;
+        // The gain reaches 1 % after √(log2 100) × 20 ms ≈ 52 ms: 2474 frames.
+        assert!(
+            (2_400..2_550).contains(&silent_from),
+            "zeros from {silent_from} frames on"
+        );
+        assert!(
+            concealed[silent_from - 1].abs() <= 0.01 * 0.5 + 1e-4,
+            "the step into silence is at most 1 % of the tone: no click"
+        );
+        assert!(concealed[silent_from..].iter().all(|sample| *sample == 0.0));
+    }
+
+    #[test]
+    fn returning_audio_is_crossfaded_in_without_a_click() {
+        // Back after 33 ms (the concealment at 15 %) and after 150 ms (silent): either way, no
+        // step is larger than the tone's own plus what 2.5 ms of crossfade adds at most — the
+        // weight moving by 1/120 across the two signals' largest gap, 2 × 0.5.
+        let limit = TONE_STEP + 1.0 / 120.0 + 1e-4;
+        for dry in [12, 56] {
+            let mut reader = Reader::default();
+            let heard = outage(&mut reader, dry, dry + 60);
+            let back = (38 + dry) as usize * 128;
+            assert_eq!(
+                heard[back + 150],
+                tone(150, 1, true)[0],
+                "the ring's audio again"
+            );
+            for (n, pair) in heard.windows(2).enumerate() {
+                let step = (pair[1] - pair[0]).abs();
+                assert!(
+                    step <= limit,
+                    "{dry} quanta dry: a step of {step} at frame {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn concealment_is_counted_in_frames_and_events() {
+        let mut reader = Reader::default();
+        let mut concealer = Concealer::new(48_000.0, 1);
+        // Quanta 0–1: waiting (not concealment); 2: 200 frames arrive; 3: 72 of them then 56
+        // dry; 4–5: dry; 6: 100 frames arrive, 28 dry; 7: 128 frames arrive.
+        play(8, &mut reader, &mut concealer, |quantum| match quantum {
+            2 => tone(0, 200, false),
+            6 => tone(200, 100, false),
+            7 => tone(300, 128, false),
+            _ => Vec::new(),
+        });
+        assert_eq!(reader.concealments, 2, "two outages");
+        assert_eq!(reader.concealed, 56 + 2 * 128 + 28, "their dry frames");
+        assert_eq!(reader.underruns, 4, "dry quanta, as before");
+        assert_eq!(reader.played, 428);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! What `stats().audio` reports: the audio state (including why there is no sound), the
-//! playing rendition, the ring's fill, underruns, and the audio latency and A/V skew.
+//! playing rendition, the ring's fill, underruns and concealment, and the audio latency and
+//! A/V skew.
 
 use crate::stats::{Summary, Window};
 
@@ -62,6 +63,10 @@ pub struct AudioStatus {
     /// ms (positive: late).
     pub error_ms: Option<f64>,
     pub underruns: u64,
+    /// Time the worklet concealed (played on where the ring ran dry), ms, over the playback.
+    pub concealed_ms: f64,
+    /// Concealment events (runs of dry output after audio), over the playback.
+    pub concealments: u64,
     /// Decoded audio dropped because the ring was full.
     pub overruns: u64,
     /// Audible corrections: skips and inserted silences.
@@ -73,6 +78,10 @@ pub struct AudioStatus {
     pub volume: f64,
     /// Capture → speakers, per chunk as scheduled.
     latency: Window,
+    /// Frames concealed over the playback, to set against `frames_played`.
+    concealed_frames: u64,
+    /// The worklet's concealment counters as last seen; `None` before its first report.
+    concealment_counters: Option<(u32, u32)>,
 }
 
 impl Default for AudioStatus {
@@ -90,6 +99,8 @@ impl Default for AudioStatus {
             arrival_ms: Summary::default(),
             error_ms: None,
             underruns: 0,
+            concealed_ms: 0.0,
+            concealments: 0,
             overruns: 0,
             jumps: 0,
             frames_played: 0,
@@ -97,6 +108,8 @@ impl Default for AudioStatus {
             muted: false,
             volume: 1.0,
             latency: Window::new(LATENCY_SAMPLES, LATENCY_WINDOW_MS),
+            concealed_frames: 0,
+            concealment_counters: None,
         }
     }
 }
@@ -117,6 +130,16 @@ pub struct AudioReport {
     pub arrival_ms: Summary,
     pub error_ms: Option<f64>,
     pub underruns: u64,
+    /// Time concealed where the ring ran dry, ms, over the playback (absent from older
+    /// viewers' reports: 0).
+    #[serde(default)]
+    pub concealed_ms: f64,
+    /// Concealment events over the playback.
+    #[serde(default)]
+    pub concealments: u64,
+    /// Concealed frames per frame heard (concealed and played), %, over the playback.
+    #[serde(default)]
+    pub concealed_percent: Option<f64>,
     pub overruns: u64,
     pub jumps: u64,
     pub frames_played: u64,
@@ -137,6 +160,7 @@ impl AudioStatus {
         self.error = None;
         self.buffered_ms = None;
         self.latency.clear();
+        self.concealment_counters = None;
         self.state = AudioState::Starting;
     }
 
@@ -183,6 +207,25 @@ impl AudioStatus {
             .push(heard_unix_ms - capture_unix_ms, heard_unix_ms);
     }
 
+    /// The worklet's concealment counters (`Counters::concealed_frames` and `concealments`,
+    /// from 0 with each worklet, wrapping) at `sample_rate`: what they grew by since the last
+    /// call is added to the playback's figures. Counters lower than last seen are a new
+    /// worklet's, counted from 0 (the frames counter wraps only after 2³² concealed frames,
+    /// a day of concealment).
+    pub fn concealment(&mut self, concealed_frames: u32, concealments: u32, sample_rate: f64) {
+        let (frames_before, events_before) = self
+            .concealment_counters
+            .filter(|&(frames, events)| concealed_frames >= frames && concealments >= events)
+            .unwrap_or((0, 0));
+        let frames = u64::from(concealed_frames - frames_before);
+        self.concealed_frames += frames;
+        if sample_rate > 0.0 {
+            self.concealed_ms += frames as f64 * 1000.0 / sample_rate;
+        }
+        self.concealments += u64::from(concealments - events_before);
+        self.concealment_counters = Some((concealed_frames, concealments));
+    }
+
     pub fn report(&mut self, video_latency_p50: Option<f64>) -> AudioReport {
         let latency_ms = self.latency.summary();
         AudioReport {
@@ -198,6 +241,9 @@ impl AudioStatus {
             arrival_ms: self.arrival_ms,
             error_ms: self.error_ms,
             underruns: self.underruns,
+            concealed_ms: self.concealed_ms,
+            concealments: self.concealments,
+            concealed_percent: self.concealed_percent(),
             overruns: self.overruns,
             jumps: self.jumps,
             frames_played: self.frames_played,
@@ -207,6 +253,11 @@ impl AudioStatus {
             latency_ms,
             skew_ms: latency_ms.p50.zip(video_latency_p50).map(|(a, v)| a - v),
         }
+    }
+
+    fn concealed_percent(&self) -> Option<f64> {
+        let heard = self.concealed_frames + self.frames_played;
+        (heard > 0).then(|| self.concealed_frames as f64 * 100.0 / heard as f64)
     }
 }
 
@@ -249,6 +300,66 @@ mod tests {
         assert_eq!(
             report.error.as_deref(),
             Some("this browser cannot decode ac-3")
+        );
+    }
+
+    #[test]
+    fn concealment_adds_up_over_the_playback_in_time_events_and_share() {
+        let mut audio = AudioStatus::default();
+        audio.start("opus", 48_000, 2);
+        assert_eq!(
+            audio.report(None).concealed_percent,
+            None,
+            "nothing heard yet"
+        );
+        audio.frames_played = 47_520;
+        audio.concealment(480, 1, 48_000.0);
+        audio.concealment(480, 1, 48_000.0);
+        let report = audio.report(None);
+        assert_eq!((report.concealed_ms, report.concealments), (10.0, 1));
+        assert_eq!(report.concealed_percent, Some(1.0));
+        // A new rendition's worklet counts from 0 again; the playback's figures go on.
+        let mut audio = AudioStatus::default();
+        audio.concealment(960, 2, 48_000.0);
+        audio.start("opus", 16_000, 1);
+        audio.concealment(160, 1, 16_000.0);
+        let report = audio.report(None);
+        assert_eq!((report.concealed_ms, report.concealments), (30.0, 3));
+        // Without a start, a worklet whose counters went back is new too.
+        audio.concealment(80, 1, 16_000.0);
+        assert_eq!(
+            audio.concealed_frames,
+            960 + 160 + 80,
+            "a lower counter is a new worklet's"
+        );
+        let report = audio.report(None);
+        assert_eq!((report.concealed_ms, report.concealments), (35.0, 4));
+    }
+
+    #[test]
+    fn the_report_names_concealment_in_camel_case_and_reads_older_reports() {
+        let mut audio = AudioStatus {
+            frames_played: 990,
+            ..AudioStatus::default()
+        };
+        audio.concealment(10, 1, 1_000.0);
+        let json = serde_json::to_value(audio.report(None)).expect("serialises");
+        assert_eq!(json["concealedMs"], 10.0);
+        assert_eq!(json["concealments"], 1);
+        assert_eq!(json["concealedPercent"], 1.0);
+        let mut older = json.as_object().expect("an object").clone();
+        for name in ["concealedMs", "concealments", "concealedPercent"] {
+            older.remove(name);
+        }
+        let report: AudioReport =
+            serde_json::from_value(older.into()).expect("an older report reads");
+        assert_eq!(
+            (
+                report.concealed_ms,
+                report.concealments,
+                report.concealed_percent
+            ),
+            (0.0, 0, None)
         );
     }
 

@@ -31,6 +31,8 @@ const READ: u32 = 1;
 const UNDERRUNS: usize = 2;
 const OFFSET: usize = 3;
 const PLAYED: usize = 4;
+const CONCEALED: usize = 5;
+const CONCEALMENTS: usize = 6;
 const HEADER: u32 = 8;
 
 /// The page's audio context and the settings the user chose, kept across tracks.
@@ -129,6 +131,18 @@ pub struct Counters {
     pub underruns: u32,
     pub frame_offset: u32,
     pub played: u32,
+    /// Frames the worklet concealed where the ring ran dry after audio had started.
+    #[expect(
+        dead_code,
+        reason = "until audio_track.rs passes it to AudioStatus::concealment"
+    )]
+    pub concealed_frames: u32,
+    /// Concealment events: runs of dry frames, each after audio from the ring.
+    #[expect(
+        dead_code,
+        reason = "until audio_track.rs passes it to AudioStatus::concealment"
+    )]
+    pub concealments: u32,
     /// Whether the worklet has reported at all (it sets the offset on its first quantum).
     pub seen: bool,
 }
@@ -356,6 +370,8 @@ fn read_counters(slot: impl Fn(usize) -> i32) -> Counters {
         underruns: slot(UNDERRUNS) as u32,
         frame_offset: slot(OFFSET) as u32,
         played: slot(PLAYED) as u32,
+        concealed_frames: slot(CONCEALED) as u32,
+        concealments: slot(CONCEALMENTS) as u32,
         seen: true,
     }
 }
