@@ -9,4 +9,6 @@ pub mod jitter;
 pub mod pairing;
 pub mod ring;
 pub mod schedule;
+#[cfg(test)]
+mod sim;
 pub mod status;

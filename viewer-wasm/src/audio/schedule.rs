@@ -16,6 +16,10 @@ pub const MARGIN_MS: f64 = 4.0;
 /// corrector's stretch makes up ([`crate::audio::drift::MAX_STRETCH`] = 10 ms/s), so a fall is
 /// played slightly faster, never skipped.
 pub const FALL_MS_PER_SECOND: f64 = 8.0;
+/// How long the target holds after the jitter buffer last asked for it before it starts to fall,
+/// ms: stalls that recur (a page busy every few seconds) find the buffer still there, instead
+/// of a buffer that shrank a little between them and runs dry at each.
+pub const HOLD_MS: f64 = 8_000.0;
 /// How fast the latency audio follows the video's moves, either way, ms per second: the video's
 /// median moves in frame-sized steps, and chasing them at once would be heard.
 pub const FOLLOW_MS_PER_SECOND: f64 = 8.0;
@@ -74,6 +78,8 @@ pub struct Playout {
     target: Option<(f64, f64)>,
     /// When the first packet was read (Unix ms).
     started: Option<f64>,
+    /// When the jitter buffer last asked for the current target or more (Unix ms).
+    held_since: f64,
 }
 
 impl Default for Playout {
@@ -85,6 +91,7 @@ impl Default for Playout {
             follow: None,
             target: None,
             started: None,
+            held_since: 0.0,
         }
     }
 }
@@ -103,7 +110,8 @@ impl Playout {
     /// cannot arrive that early, then the jitter buffer's planned transit plus the output
     /// latency and a margin. Rises at once when the jitter buffer asks (a late packet has
     /// already been concealed, so nothing is skipped); follows the video at
-    /// [`FOLLOW_MS_PER_SECOND`]; falls at [`FALL_MS_PER_SECOND`].
+    /// [`FOLLOW_MS_PER_SECOND`]; falls at [`FALL_MS_PER_SECOND`] once the jitter buffer has not
+    /// asked for it for [`HOLD_MS`].
     pub fn target_ms(
         &mut self,
         video_latency_ms: Option<f64>,
@@ -132,7 +140,12 @@ impl Playout {
         let settling = self
             .started
             .is_none_or(|started| now_unix_ms - started < SETTLE_MS);
+        if self.target.is_none_or(|(current, _)| feasible >= current) {
+            self.held_since = now_unix_ms;
+        }
+        let holding = now_unix_ms - self.held_since < HOLD_MS;
         let target = match self.target {
+            Some((current, _)) if wanted < current && holding && !settling => current,
             Some((current, at)) if wanted < current && !settling => {
                 let since = (now_unix_ms - at).max(0.0);
                 (current - FALL_MS_PER_SECOND * since / 1000.0).max(wanted)

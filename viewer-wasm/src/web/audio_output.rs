@@ -132,16 +132,8 @@ pub struct Counters {
     pub frame_offset: u32,
     pub played: u32,
     /// Frames the worklet concealed where the ring ran dry after audio had started.
-    #[expect(
-        dead_code,
-        reason = "until audio_track.rs passes it to AudioStatus::concealment"
-    )]
     pub concealed_frames: u32,
     /// Concealment events: runs of dry frames, each after audio from the ring.
-    #[expect(
-        dead_code,
-        reason = "until audio_track.rs passes it to AudioStatus::concealment"
-    )]
     pub concealments: u32,
     /// Whether the worklet has reported at all (it sets the offset on its first quantum).
     pub seen: bool,

@@ -252,6 +252,7 @@ impl Player {
         audio.context_running(running);
         if counters.seen {
             audio.underruns = u64::from(counters.underruns);
+            audio.concealment(counters.concealed_frames, counters.concealments, rate);
             let previous = self.played.replace(counters.played).unwrap_or(0);
             audio.frames_played += u64::from(counters.played.wrapping_sub(previous));
             let filled = ring.filled(self.output.write_position(), counters.read);
