@@ -137,6 +137,11 @@ fn bursts_are_learnt_within_one_and_let_go_within_a_minute_of_calm() {
         .position(|s| s.concealments > 0)
         .expect("no stall was noticed");
     assert!(first <= 3, "the first stall heard was at {first} s");
+    let concealed_ms = f64::from(heard[first].concealed_frames) * 1000.0 / RATE;
+    assert!(
+        concealed_ms <= 200.0,
+        "{concealed_ms} ms concealed: more than the stall"
+    );
     let adapted = &heard[first + 1..60];
     let gaps: u32 = adapted.iter().map(|s| s.concealments).sum();
     let skips: u64 = adapted.iter().map(|s| s.skips).sum();
