@@ -3,9 +3,8 @@
 //!
 //! Raw CDP over one websocket to the page target, synchronous: the tests ask one thing at a time.
 
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,8 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use viewer_wasm::telemetry::Report;
+
+use crate::temp_dir::TempDir;
 
 /// Where Debian puts the real binary (the /usr/bin wrapper adds flags and noise).
 const BINARIES: [&str; 3] = [
@@ -65,7 +66,8 @@ pub enum Autoplay {
 /// A running headless Chromium with one page open.
 pub struct Chromium {
     process: Child,
-    profile: PathBuf,
+    /// Removed after the process is killed (fields drop after `Drop::drop`).
+    _profile: TempDir,
     page: WebSocket<MaybeTlsStream<TcpStream>>,
     next_id: u64,
 }
@@ -73,19 +75,18 @@ pub struct Chromium {
 impl Chromium {
     /// Launch Chromium and attach to its first page; sound may start without a user gesture.
     pub fn launch() -> anyhow::Result<Self> {
-        Self::launch_with(Autoplay::Allowed)
+        Self::launch_with(Autoplay::Allowed, &[])
     }
 
-    /// Launch Chromium with the given autoplay policy.
-    pub fn launch_with(autoplay: Autoplay) -> anyhow::Result<Self> {
+    /// Launch Chromium with the given autoplay policy and extra command-line `args` (e.g.
+    /// `--host-resolver-rules=…`).
+    pub fn launch_with(autoplay: Autoplay, args: &[String]) -> anyhow::Result<Self> {
         let binary = BINARIES
             .iter()
             .map(Path::new)
             .find(|p| p.exists())
             .context("Chromium not found: install Debian's `chromium` package (apt-get install chromium)")?;
-        let profile =
-            std::env::temp_dir().join(format!("xtask-chromium-{}-{}", std::process::id(), nanos()));
-        std::fs::create_dir_all(&profile)?;
+        let profile = TempDir::new("xtask-chromium")?;
         let mut command = Command::new(binary);
         command
             .args([
@@ -107,7 +108,8 @@ impl Chromium {
                 // The browser default: sound waits for a user gesture.
                 Autoplay::NeedsGesture => None,
             })
-            .arg(format!("--user-data-dir={}", profile.display()))
+            .args(args)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -118,13 +120,13 @@ impl Chromium {
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
 
-        let port = wait_for_port(&profile.join("DevToolsActivePort"))?;
+        let port = wait_for_port(&profile.path().join("DevToolsActivePort"))?;
         let page_url = page_websocket(port)?;
         let (page, _) =
             tungstenite::connect(page_url.as_str()).context("connecting to the page's DevTools")?;
         let mut chromium = Self {
             process,
-            profile,
+            _profile: profile,
             page,
             next_id: 0,
         };
@@ -321,7 +323,6 @@ impl Drop for Chromium {
         }
         let _ = self.process.kill();
         let _ = self.process.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
     }
 }
 
@@ -363,8 +364,8 @@ fn page_websocket(port: u16) -> anyhow::Result<String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         // The port file can appear a moment before the endpoint answers: retry until then.
-        let listing =
-            http_get(port, "/json/list").and_then(|body| Ok(serde_json::from_str::<Value>(&body)?));
+        let listing = crate::http::get("127.0.0.1", port, "/json/list")
+            .and_then(|response| Ok(serde_json::from_str::<Value>(&response.body)?));
         let page = listing.as_ref().ok().and_then(|targets| {
             let page = targets.as_array()?.iter().find(|t| t["type"] == "page")?;
             Some(page["webSocketDebuggerUrl"].as_str()?.to_string())
@@ -377,37 +378,6 @@ fn page_websocket(port: u16) -> anyhow::Result<String> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-}
-
-/// A minimal HTTP/1.1 GET (Chromium's DevTools endpoint answers nothing to HTTP/1.0).
-fn http_get(port: u16, path: &str) -> anyhow::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
-    )?;
-    let mut reader = BufReader::new(stream);
-    let mut length = 0;
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse()?;
-        }
-        line.clear();
-    }
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body)?;
-    Ok(String::from_utf8(body)?)
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
-use crate::{e2e_audio, glass, picture};
+use crate::{e2e_audio, e2e_remote, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 9] = [
+const TESTS: [(&str, Test); 14] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -48,6 +48,26 @@ const TESTS: [(&str, Test); 9] = [
     (
         "an_audio_only_broadcast_plays",
         e2e_audio::an_audio_only_broadcast_plays,
+    ),
+    (
+        "remote_a_public_relay_plays_on_another_machine_with_tokens",
+        e2e_remote::public_relay_plays_on_another_machine_with_tokens,
+    ),
+    (
+        "remote_plain_http_from_another_machine_links_to_https",
+        e2e_remote::plain_http_from_another_machine_links_to_https,
+    ),
+    (
+        "remote_the_default_relay_listens_on_loopback_only",
+        e2e_remote::the_default_relay_listens_on_loopback_only,
+    ),
+    (
+        "remote_a_two_relay_cluster_plays_from_the_leaf",
+        e2e_remote::a_two_relay_cluster_plays_from_the_leaf,
+    ),
+    (
+        "remote_a_renewed_certificate_is_followed_across_a_restart",
+        e2e_remote::a_renewed_certificate_is_followed_across_a_restart,
     ),
 ];
 
@@ -278,7 +298,8 @@ fn unreadable_clock(frames: usize, last_png: Option<Vec<u8>>) -> anyhow::Error {
     anyhow::anyhow!("no readable pixel clock in {frames} composited frames (last one: {last})")
 }
 
-fn describe(stats: &Option<Report>) -> String {
+/// The viewer's stats for a message, or that there is no viewer.
+pub fn describe(stats: &Option<Report>) -> String {
     stats
         .as_ref()
         .map(json)

@@ -157,7 +157,7 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
 pub fn sound_waits_for_a_click() -> anyhow::Result<()> {
     let mut stack = Stack::start(None, Output::Logs)?;
     stack.publish("click", &["--source", "test"])?;
-    let mut chromium = Chromium::launch_with(Autoplay::NeedsGesture)?;
+    let mut chromium = Chromium::launch_with(Autoplay::NeedsGesture, &[])?;
     chromium.navigate(&stack.page_url("click"))?;
     let blocked = chromium.wait_for_stats(Duration::from_secs(20), |s| {
         s.state == "live" && s.audio.state == "blocked" && s.counters.rendered > 30

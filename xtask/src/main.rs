@@ -8,11 +8,15 @@ mod build_web;
 mod chromium;
 mod e2e;
 mod e2e_audio;
+mod e2e_remote;
 mod glass;
+mod http;
 mod live;
 mod picture;
 mod pixel_clock;
 mod procstat;
+mod sockets;
+mod temp_dir;
 mod workspace;
 
 use std::time::Duration;
@@ -72,11 +76,11 @@ fn main() -> anyhow::Result<()> {
 fn demo(source: &str) -> anyhow::Result<()> {
     build_web::build_web(true)?;
     live::build_binaries()?;
-    let mut stack = live::Stack::start(Some((4443, 8080)), live::Output::Inherit)?;
+    let mut stack = live::Stack::start(Some(live::Ports::DEFAULT), live::Output::Inherit)?;
     stack.publish("screen", &["--source", source])?;
     println!(
         "\n  Watch: http://localhost:{}/?name=screen\n  (Ctrl-C stops the relay and the publisher)\n",
-        stack.http_port
+        stack.ports().http
     );
     loop {
         std::thread::sleep(Duration::from_secs(1));
