@@ -17,6 +17,9 @@ use anyhow::Context;
 /// The MoQ path (auth scope) publishers and viewers dial, in every mode: `http://host:4443/anon`.
 pub const PATH: &str = "anon";
 
+/// How long a stopping relay waits for its sessions to leave.
+pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How the relay is reached.
 #[derive(Clone, Debug)]
 pub enum Access {
@@ -97,6 +100,13 @@ listen = "{bind}"
         toml::from_str(&text).context("building the relay config")?;
     config.listen.tls.cert = vec![cert.to_owned()];
     config.listen.tls.key = vec![key.to_owned()];
+    // moq-relay's client socket (for dialling cluster peers) binds every interface unless told.
+    if let Access::Local = access {
+        config.connect.bind = Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+    }
+    // Stopping tells every session (GOAWAY) and gives them this long to leave before closing
+    // them, so publishers and viewers redial at once instead of waiting out an idle timeout.
+    config.drain_timeout = DRAIN;
     Ok(config)
 }
 
@@ -118,6 +128,12 @@ mod tests {
         let http = config.web.http.listen.expect("fingerprint listener");
         assert!(http.ip().is_loopback() && http.port() == 4443);
         assert!(!config.auth.is_empty(), "anonymous access is granted");
+        assert!(
+            config
+                .connect
+                .bind
+                .is_some_and(|bind| bind.ip().is_loopback())
+        );
         assert!(
             Access::Local
                 .page_addresses()

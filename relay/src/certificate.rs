@@ -230,7 +230,7 @@ fn hex(bytes: &[u8]) -> String {
 /// readable by their owner only.
 pub fn write_replacing(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
     use std::io::Write;
-    let temp = path.with_extension("tmp");
+    let temp = path.with_extension(format!("{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

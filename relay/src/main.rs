@@ -116,10 +116,12 @@ async fn run(args: cli::Run) -> anyhow::Result<()> {
     })
     .await?;
     announce(&access, &running, args.watch_link_valid_for.0)?;
+    let mut running = running;
     tokio::select! {
         res = running.wait() => res,
         _ = stop_requested() => {
             println!("relay: stopping");
+            running.stop().await;
             Ok(())
         }
     }

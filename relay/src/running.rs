@@ -72,8 +72,13 @@ pub struct Running {
     /// The signing key whose tokens are accepted, when tokens are required.
     pub auth_key: Option<PathBuf>,
     tasks: JoinSet<anyhow::Result<()>>,
+    relay: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     trigger: moq_relay::shutdown::Trigger,
+    drain: Duration,
     temporary: Option<PathBuf>,
+    /// Held for as long as the relay runs: two relays renewing one certificate would each
+    /// serve the other's.
+    _lock: std::fs::File,
 }
 
 impl Running {
@@ -90,6 +95,7 @@ impl Running {
                 (dir.clone(), Some(dir))
             }
         };
+        let lock = lock(&state_dir)?;
         let tls = Tls::prepare(&options, &state_dir)?;
         let mut config = match &options.access {
             Access::Configured(config) => *config.clone(),
@@ -205,7 +211,8 @@ impl Running {
 
         let ready = relay.ready();
         let trigger = relay.shutdown_trigger().clone();
-        tasks.spawn(relay.run());
+        let drain = relay.config().drain_timeout;
+        let relay = tokio::spawn(relay.run());
         ready.wait().await?;
         Ok(Self {
             quic,
@@ -215,8 +222,11 @@ impl Running {
             state_dir,
             auth_key,
             tasks,
+            relay: Some(relay),
             trigger,
+            drain,
             temporary,
+            _lock: lock,
         })
     }
 
@@ -226,10 +236,23 @@ impl Running {
     }
 
     /// Serve until the relay, the page server or the certificate renewal fails.
-    pub async fn wait(mut self) -> anyhow::Result<()> {
-        match self.tasks.join_next().await {
-            Some(res) => res.context("relay task")?,
-            None => Ok(()),
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        let relay = self.relay.as_mut().expect("the relay runs until stopped");
+        tokio::select! {
+            res = relay => res.context("relay task")?.context("relay"),
+            Some(res) = self.tasks.join_next() => res.context("relay task")?,
+        }
+    }
+
+    /// Stop: every session is told to go (and redials elsewhere or later at once), and given
+    /// the drain time to leave before the relay closes them.
+    pub async fn stop(mut self) {
+        self.trigger.start();
+        if let Some(relay) = self.relay.take() {
+            let deadline = self.drain + Duration::from_secs(1);
+            if tokio::time::timeout(deadline, relay).await.is_err() {
+                tracing::warn!("the relay did not finish draining in time");
+            }
         }
     }
 }
@@ -238,6 +261,9 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.trigger.start();
         self.tasks.abort_all();
+        if let Some(relay) = &self.relay {
+            relay.abort();
+        }
         if let Some(dir) = &self.temporary {
             let _ = std::fs::remove_dir_all(dir);
         }
@@ -292,6 +318,25 @@ async fn follow_files(cert: PathBuf, key: PathBuf, https: RustlsConfig) -> anyho
     }
 }
 
+/// Take the state directory for this relay alone.
+fn lock(state_dir: &Path) -> anyhow::Result<std::fs::File> {
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let path = state_dir.join("relay.lock");
+    let file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another relay is using {}: give each relay its own --state-dir",
+            state_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+}
+
 /// A fresh directory for a relay that keeps no state.
 fn temporary_dir() -> PathBuf {
     let nanos = SystemTime::now()
@@ -299,4 +344,20 @@ fn temporary_dir() -> PathBuf {
         .map(|since| since.subsec_nanos())
         .unwrap_or(0);
     std::env::temp_dir().join(format!("live-desktop-relay-{}-{nanos}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_directory_serves_one_relay_at_a_time() {
+        let dir = temporary_dir();
+        let first = lock(&dir).expect("the first relay takes it");
+        let second = lock(&dir).expect_err("a second relay is refused");
+        assert!(second.to_string().contains("--state-dir"), "{second}");
+        drop(first);
+        lock(&dir).expect("free again once the first stops");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -15,6 +15,7 @@ pub mod availability;
 pub mod catalog;
 pub mod clock;
 pub mod container;
+pub mod error_text;
 mod hex;
 pub mod player;
 pub mod reconnect;

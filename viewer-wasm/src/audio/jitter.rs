@@ -114,6 +114,15 @@ impl Jitter {
         Some(self.best_transit()? + self.quantile().min(MAX_DELAY_MS))
     }
 
+    /// Forget the delays measured so far, keeping the best transit: what a page busy starting
+    /// up (decoding its backlog, compiling, laying out) measured says nothing about later.
+    pub fn forget_delays(&mut self) {
+        self.weights.iter_mut().for_each(|weight| *weight = 0.0);
+        self.total = 0.0;
+        self.unit = 1.0;
+        self.weighed_at = None;
+    }
+
     /// Forget everything (a new track, a new clock).
     pub fn clear(&mut self) {
         *self = Self::default();

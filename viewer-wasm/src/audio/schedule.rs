@@ -25,7 +25,8 @@ pub const HOLD_MS: f64 = 8_000.0;
 pub const FOLLOW_MS_PER_SECOND: f64 = 8.0;
 /// For this long after the first packet the target follows what is wanted at once, both ways:
 /// a page busy starting up delivers its first packets late, and falling from there at
-/// [`FALL_MS_PER_SECOND`] would keep the sound far behind for a minute or more.
+/// [`FALL_MS_PER_SECOND`] would keep the sound far behind for a minute or more. At its end the
+/// jitter buffer forgets the delays of the start.
 pub const SETTLE_MS: f64 = 5_000.0;
 /// Audio follows video up to this latency, ms. Video later than that has fallen behind (a stalled
 /// decoder waiting for a keyframe) and will catch up; sound that followed it would only pile up.
@@ -78,6 +79,9 @@ pub struct Playout {
     target: Option<(f64, f64)>,
     /// When the first packet was read (Unix ms).
     started: Option<f64>,
+    /// Whether the start is over (and its delays forgotten): until then the target follows
+    /// what is wanted at once.
+    settled: bool,
     /// When the jitter buffer last asked for the current target or more (Unix ms).
     held_since: f64,
 }
@@ -91,6 +95,7 @@ impl Default for Playout {
             follow: None,
             target: None,
             started: None,
+            settled: false,
             held_since: 0.0,
         }
     }
@@ -99,8 +104,12 @@ impl Default for Playout {
 impl Playout {
     /// A packet captured at `capture_unix_ms` was read at `now_unix_ms`.
     pub fn arrived(&mut self, capture_unix_ms: f64, now_unix_ms: f64) {
+        let started = *self.started.get_or_insert(now_unix_ms);
+        if !self.settled && now_unix_ms - started >= SETTLE_MS {
+            self.settled = true;
+            self.jitter.forget_delays();
+        }
         self.jitter.arrived(capture_unix_ms, now_unix_ms);
-        self.started.get_or_insert(now_unix_ms);
         let transit = now_unix_ms - capture_unix_ms;
         self.latest_transit = Some(transit);
         self.arrival.push(transit, now_unix_ms);
@@ -118,6 +127,7 @@ impl Playout {
         output_latency_ms: f64,
         now_unix_ms: f64,
     ) -> f64 {
+        let settling = !self.settled;
         let transit = self
             .jitter
             .wanted_transit()
@@ -137,9 +147,6 @@ impl Playout {
             followed
         });
         let wanted = follow.map_or(feasible, |follow| follow.max(feasible));
-        let settling = self
-            .started
-            .is_none_or(|started| now_unix_ms - started < SETTLE_MS);
         if self.target.is_none_or(|(current, _)| feasible >= current) {
             self.held_since = now_unix_ms;
         }
@@ -255,6 +262,13 @@ mod tests {
             21.0 + MARGIN_MS,
             "still settling: down at once"
         );
+        // A start whose packets kept coming late for a while (a page decoding its backlog) is
+        // forgotten once it is over, not held and slowly let go.
+        feed(&mut playout, 1_500, 4_000, |n| {
+            20.0 + f64::from(n % 50) * 4.0
+        });
+        feed(&mut playout, 4_000, 7_000, |_| 20.0);
+        assert_eq!(playout.target_ms(None, 0.0, 7_000.0), 21.0 + MARGIN_MS);
     }
 
     #[test]

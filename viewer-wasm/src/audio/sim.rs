@@ -124,8 +124,9 @@ fn a_steady_network_plays_without_a_gap_at_a_few_ms_over_the_network() {
 
 #[test]
 fn bursts_are_learnt_within_one_and_let_go_within_a_minute_of_calm() {
-    let heard = run(150, |capture| {
-        if capture < 60_000.0 {
+    // Calm while the page starts, 200 ms stalls from 10 s to 70 s, then calm.
+    let heard = run(160, |capture| {
+        if (10_000.0..70_000.0).contains(&capture) {
             stalls(capture)
         } else {
             0.0
@@ -136,13 +137,17 @@ fn bursts_are_learnt_within_one_and_let_go_within_a_minute_of_calm() {
         .iter()
         .position(|s| s.concealments > 0)
         .expect("no stall was noticed");
-    assert!(first <= 3, "the first stall heard was at {first} s");
+    assert!(
+        (10..=11).contains(&first),
+        "the first stall heard was at {first} s: {:?}",
+        &heard[..12]
+    );
     let concealed_ms = f64::from(heard[first].concealed_frames) * 1000.0 / RATE;
     assert!(
         concealed_ms <= 200.0,
         "{concealed_ms} ms concealed: more than the stall"
     );
-    let adapted = &heard[first + 1..60];
+    let adapted = &heard[first + 1..70];
     let gaps: u32 = adapted.iter().map(|s| s.concealments).sum();
     let skips: u64 = adapted.iter().map(|s| s.skips).sum();
     assert_eq!(
@@ -150,10 +155,10 @@ fn bursts_are_learnt_within_one_and_let_go_within_a_minute_of_calm() {
         (0, 0),
         "gaps or skips after adapting: {adapted:?}"
     );
-    let bursty_target = heard[59].target_ms;
+    let bursty_target = heard[69].target_ms;
     assert!(bursty_target >= NETWORK_MS + 180.0, "{bursty_target}");
-    // Calm from 60 s: back down within a minute, by stretching — no gap, no skip.
-    let calm = &heard[60..];
+    // Calm from 70 s: back down within a minute, by stretching — no gap, no skip.
+    let calm = &heard[70..];
     let settled = calm
         .iter()
         .position(|s| s.target_ms <= NETWORK_MS + OUTPUT_LATENCY_MS + 4.0 + 2.0)

@@ -31,7 +31,9 @@ pub async fn run(shared: Rc<Shared>, relay: String, fingerprint: Option<String>,
             session(&shared, &relay, fingerprint.as_deref(), &name, &mut backoff).await;
         shared.stop_video();
         // The messages may name the session URL: never show its subscribe token.
-        shared.on(Event::Failed(relay_url::redact(&message)));
+        shared.on(Event::Failed(relay_url::redact(&crate::error_text::plain(
+            &message,
+        ))));
         super::timer::sleep(backoff.next_delay()).await;
     }
 }
