@@ -75,15 +75,14 @@ pub struct Playout {
     latest_transit: Option<f64>,
     /// The video latency followed, ms, and when it was last moved.
     follow: Option<(f64, f64)>,
-    /// The current target, ms, and when it was last moved (Unix ms).
-    target: Option<(f64, f64)>,
+    /// The latency arrival needs, ms, when it last asked for that much, and when it was last
+    /// moved (Unix ms).
+    needed: Option<(f64, f64, f64)>,
     /// When the first packet was read (Unix ms).
     started: Option<f64>,
     /// Whether the start is over (and its delays forgotten): until then the target follows
     /// what is wanted at once.
     settled: bool,
-    /// When the jitter buffer last asked for the current target or more (Unix ms).
-    held_since: f64,
 }
 
 impl Default for Playout {
@@ -93,10 +92,9 @@ impl Default for Playout {
             arrival: Window::new(ARRIVAL_SAMPLES, ARRIVAL_WINDOW_MS),
             latest_transit: None,
             follow: None,
-            target: None,
+            needed: None,
             started: None,
             settled: false,
-            held_since: 0.0,
         }
     }
 }
@@ -137,30 +135,35 @@ impl Playout {
         let follow = video_latency_ms.map(|video| {
             let video = video.min(MAX_FOLLOW_MS);
             let followed = match self.follow {
-                Some((current, at)) => {
+                // While settling, the video's own start (its latency too is high at first)
+                // is followed at once.
+                Some((current, at)) if !settling => {
                     let step = FOLLOW_MS_PER_SECOND * (now_unix_ms - at).max(0.0) / 1000.0;
                     video.clamp(current - step, current + step)
                 }
-                None => video,
+                _ => video,
             };
             self.follow = Some((followed, now_unix_ms));
             followed
         });
-        let wanted = follow.map_or(feasible, |follow| follow.max(feasible));
-        if self.target.is_none_or(|(current, _)| feasible >= current) {
-            self.held_since = now_unix_ms;
-        }
-        let holding = now_unix_ms - self.held_since < HOLD_MS;
-        let target = match self.target {
-            Some((current, _)) if wanted < current && holding && !settling => current,
-            Some((current, at)) if wanted < current && !settling => {
-                let since = (now_unix_ms - at).max(0.0);
-                (current - FALL_MS_PER_SECOND * since / 1000.0).max(wanted)
+        // What arrival needs: up at once, held, then let go slowly.
+        let needed = match self.needed {
+            Some((level, since, at)) if feasible < level && !settling => {
+                let fallen = if now_unix_ms - since < HOLD_MS {
+                    level
+                } else {
+                    let elapsed = (now_unix_ms - at).max(0.0);
+                    (level - FALL_MS_PER_SECOND * elapsed / 1000.0).max(feasible)
+                };
+                self.needed = Some((fallen, since, now_unix_ms));
+                fallen
             }
-            _ => wanted,
+            _ => {
+                self.needed = Some((feasible, now_unix_ms, now_unix_ms));
+                feasible
+            }
         };
-        self.target = Some((target, now_unix_ms));
-        target
+        follow.map_or(needed, |follow| follow.max(needed))
     }
 
     /// Capture → decoded latency of the packets measured lately.
@@ -298,14 +301,17 @@ mod tests {
     }
 
     #[test]
-    fn audio_follows_the_video_slowly_both_ways() {
+    fn audio_follows_the_video_at_once_while_settling_then_slowly_both_ways() {
         let mut playout = Playout::default();
-        assert_eq!(playout.target_ms(Some(100.0), 0.0, 0.0), 100.0);
-        assert_eq!(playout.target_ms(Some(90.0), 0.0, 500.0), 96.0);
-        assert_eq!(playout.target_ms(Some(90.0), 0.0, 1_000.0), 92.0);
-        assert_eq!(playout.target_ms(Some(150.0), 0.0, 1_500.0), 96.0);
-        playout.clear();
-        assert_eq!(playout.target_ms(Some(40.0), 0.0, 2_000.0), 40.0);
+        feed(&mut playout, 0, 1_000, |_| 10.0);
+        // The video's own start: its latency is high at first, then falls at once.
+        assert_eq!(playout.target_ms(Some(500.0), 0.0, 1_000.0), 400.0);
+        assert_eq!(playout.target_ms(Some(100.0), 0.0, 1_500.0), 100.0);
+        feed(&mut playout, 1_000, 6_000, |_| 10.0);
+        assert_eq!(playout.target_ms(Some(100.0), 0.0, 6_000.0), 100.0);
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 6_500.0), 96.0);
+        assert_eq!(playout.target_ms(Some(90.0), 0.0, 7_000.0), 92.0);
+        assert_eq!(playout.target_ms(Some(150.0), 0.0, 7_500.0), 96.0);
     }
 
     /// An hour of a sender whose audio clock runs 100 ppm fast against this machine's, with
