@@ -16,13 +16,14 @@ pub const BLOCK: u32 = 16;
 ///
 /// The input's timestamps must already be capture times: microseconds after `base_unix_micros`
 /// in a 1/1000000 time base (see `setpts=RTCTIME-…` in [`crate::ffmpeg_args`]). `geq` computes the
-/// blocks from the frame time `T` on a 640×16 crop, which is overlaid back in place.
+/// blocks from the frame time `T` on a 640×16 crop (narrower on a picture narrower than that,
+/// whose clock is then cut short), which is overlaid back in place.
 pub fn filter(base_unix_micros: u64) -> String {
     let width = BLOCKS * BLOCK;
     let top = BLOCKS - 1;
     format!(
         "split[clock_main][clock_strip];\
-         [clock_strip]crop={width}:{BLOCK}:0:0,\
+         [clock_strip]crop=w='min(iw\\,{width})':h='min(ih\\,{BLOCK})':x=0:y=0,\
          geq=lum='255*mod(floor(({base_unix_micros}+T*1000000)/1000/pow(2\\,{top}-floor(X/{BLOCK})))\\,2)'\
          :cb=128:cr=128[clock_bits];\
          [clock_main][clock_bits]overlay=0:0"
@@ -140,9 +141,21 @@ mod tests {
     }
 
     #[test]
+    fn a_picture_narrower_than_the_strip_gets_what_fits() {
+        let graph = format!("settb=AVTB,setpts=RTCTIME-0,{}", filter(0));
+        let status = Command::new("ffmpeg")
+            .args(["-hide_banner", "-loglevel", "fatal", "-f", "lavfi", "-i"])
+            .arg("testsrc2=size=320x8:rate=30")
+            .args(["-vf", &graph, "-frames:v", "3", "-f", "null", "-"])
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success(), "ffmpeg refused the clock on 320x8");
+    }
+
+    #[test]
     fn strip_covers_forty_sixteen_pixel_blocks_from_the_corner() {
         let filter = filter(1_700_000_000_000_000);
-        assert!(filter.contains("crop=640:16:0:0"), "{filter}");
+        assert!(filter.contains("crop=w='min(iw\\,640)'"), "{filter}");
         assert!(filter.contains("overlay=0:0"), "{filter}");
         assert!(filter.contains("1700000000000000+T*1000000"), "{filter}");
         assert!(filter.contains("pow(2\\,39-floor(X/16))"), "{filter}");

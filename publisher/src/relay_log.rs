@@ -130,8 +130,9 @@ impl Log {
                 crate::token::ENV
             ),
             Some(token) => format!(
-                "relay refused this publisher's token from {} ({why}): it is invalid, expired or \
-                 does not grant publishing at {} (a relay with anonymous access refuses any token)",
+                "relay refused this publisher's token from {} ({why}): it is invalid or expired, or \
+                 grants no publishing at {} (a watch token does not; a relay that takes anonymous \
+                 publishers refuses every token)",
                 token.source,
                 self.relay.url.path()
             ),
@@ -236,7 +237,7 @@ mod tests {
         assert!(
             line.starts_with(
                 "relay refused this publisher's token from PUBLISHER_TOKEN (forbidden): it is \
-                 invalid, expired or does not grant publishing at /anon"
+                 invalid or expired, or grants no publishing at /anon"
             ),
             "{line}"
         );

@@ -153,7 +153,7 @@ async fn a_refused_token_is_named_by_where_it_came_from_and_not_shown() -> anyho
     assert!(
         output.contains(
             "relay refused this publisher's token from PUBLISHER_TOKEN (unauthorized): it is \
-             invalid, expired or does not grant publishing at /anon"
+             invalid or expired, or grants no publishing at /anon"
         ),
         "{output}"
     );
