@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::audio_args::{self, Platform, Source};
+use crate::audio_clock::AudioClock;
 use crate::backoff::Backoff;
 use crate::broadcast::{Broadcast, unix_micros};
 use crate::ffmpeg::Ffmpeg;
@@ -107,6 +108,8 @@ impl Supervisor {
         }
         let mut backoff = Backoff::default();
         let mut ever_ran = false;
+        // The device's drift, learnt once and kept across restarts.
+        let mut clock = AudioClock::default();
         loop {
             if self.stopped() {
                 return Ok(());
@@ -122,7 +125,7 @@ impl Supervisor {
             let started = Instant::now();
             let (received, result) =
                 self.broadcast
-                    .ingest_audio(stdout, self.settings.codec, &self.meter);
+                    .ingest_audio(stdout, self.settings.codec, &self.meter, &mut clock);
             let ffmpeg = lock(&self.running).take();
             if self.stopped() {
                 return Ok(());

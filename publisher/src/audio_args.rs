@@ -18,7 +18,9 @@
 //! exactly contiguous, and anchored at the wall-clock time the filter graph saw the first samples.
 //! Device timestamps (pulse, dshow) are not wall-clock time, so they are not used (`-copyts` is
 //! not given). The encoder shifts packet stamps back by its look-ahead, so each packet's
-//! timestamp is the capture time of the first sample its decoded output holds.
+//! timestamp is the capture time of the first sample its decoded output holds. Counted samples
+//! follow the device's clock, which drifts against the wall clock the video's stamps follow:
+//! [`crate::audio_clock`] keeps them on it as they are read.
 
 use std::path::PathBuf;
 

@@ -13,8 +13,9 @@
 //! `N.ac3`), the catalog rendition (built from the PMT for Opus, from the first frame's header
 //! for AAC and AC-3; AAC's jitter is the most sound one PES brought at once, as moq-mux measures
 //! it), the payloads (raw Opus packets, raw AAC frames without ADTS headers, whole AC-3 sync
-//! frames), the timestamps (the PES PTS, unwrapped past 33 bits, advanced by each packet's
-//! samples: already on the broadcast clock).
+//! frames). The timestamps start as moq-mux's did (the PES PTS, unwrapped past 33 bits, advanced
+//! by each packet's samples: on the broadcast clock, but counted by the capture device's clock)
+//! and are then kept on the wall clock by [`crate::audio_clock`].
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use bytes::Bytes;
 use moq_mux::codec::{aac, opus};
 
 use crate::audio_args::Codec;
+use crate::audio_clock::AudioClock;
 use crate::ts_pes::{self, Event, Pes, Stream};
 
 /// How much sound a group holds: a new one starts with the first packet stamped this long after
@@ -80,24 +82,24 @@ impl Import {
         }
     }
 
-    /// Import the next chunk of MPEG-TS, publishing every packet it completes at once and calling
-    /// `on_pes` with the PTS of each PES on the way.
+    /// Import the next chunk of MPEG-TS, read at `read_us` (wall clock, µs after the broadcast's
+    /// base), publishing every packet it completes at once, stamped by `clock`, and calling
+    /// `on_pes` with the stamp (µs) of each PES's first packet on the way.
     pub fn decode(
         &mut self,
         data: &[u8],
-        mut on_pes: impl FnMut(Option<u64>),
+        read_us: i64,
+        clock: &mut AudioClock,
+        mut on_pes: impl FnMut(Option<i64>),
     ) -> anyhow::Result<()> {
         let mut demux = std::mem::take(&mut self.demux);
         let result = demux.feed(data, |event| match event {
             Event::Streams(streams) => self.streams(streams),
-            Event::Pes(pes) => {
-                on_pes(pes.pts);
-                if self.pid == Some(pes.pid) {
-                    self.pes(pes)
-                } else {
-                    Ok(())
-                }
+            Event::Pes(pes) if self.pid == Some(pes.pid) => {
+                on_pes(self.pes(pes, read_us, clock)?);
+                Ok(())
             }
+            Event::Pes(_) => Ok(()),
         });
         self.demux = demux;
         result
@@ -158,8 +160,14 @@ impl Import {
         Ok(())
     }
 
-    /// Publish a PES's packets, stamped from its PTS on by their samples.
-    fn pes(&mut self, pes: Pes<'_>) -> anyhow::Result<()> {
+    /// Publish a PES's packets, read at `read_us`: stamped from its PTS on by their samples, then
+    /// by `clock`. Returns the first packet's stamp (µs).
+    fn pes(
+        &mut self,
+        pes: Pes<'_>,
+        read_us: i64,
+        clock: &mut AudioClock,
+    ) -> anyhow::Result<Option<i64>> {
         let base = pes.pts.map(|pts| self.unwrap.unwrap(pts));
         let parsed = match self.codec {
             Codec::Opus => opus_packets(pes.payload).map(|packets| (packets, None)),
@@ -170,7 +178,7 @@ impl Import {
             Ok(parsed) => parsed,
             Err(err) => {
                 tracing::warn!(%err, "dropped a malformed {} PES", self.codec.name());
-                return Ok(());
+                return Ok(None);
             }
         };
         if let Some(format) = &format
@@ -182,9 +190,17 @@ impl Import {
         let rate = format.as_ref().map_or(OPUS_HZ, Format::rate);
         let track = self.track.as_mut().context("no audio track")?;
         let mut elapsed = 0;
+        let mut first = None;
         for (payload, samples) in units {
-            let pts = base
-                .map(|base| moq_net::Timestamp::from_scale(base + elapsed * PTS_HZ / rate, PTS_HZ))
+            let stamp = base.map(|base| {
+                let device = base * 1_000_000 / PTS_HZ + elapsed * 1_000_000 / rate;
+                let duration = samples * 1_000_000 / rate;
+                clock.stamp(device as i64, duration as i64, read_us)
+            });
+            first = first.or(stamp);
+            // Never negative: ffmpeg's stamps start past the base and drift little.
+            let pts = stamp
+                .map(|us| moq_net::Timestamp::from_micros(us.max(0) as u64))
                 .transpose()?;
             track.write(Bytes::copy_from_slice(payload), pts)?;
             elapsed += samples;
@@ -195,7 +211,7 @@ impl Import {
                 (elapsed * 1_000_000_000).div_ceil(rate),
             ))?;
         }
-        Ok(())
+        Ok(first)
     }
 }
 
@@ -534,7 +550,11 @@ mod tests {
             stream.extend(pes(0x100, 90_000 + n * 900, &opus_unit(180)));
         }
         let mut stamps = Vec::new();
-        import.decode(&stream, |pts| stamps.push(pts)).unwrap();
+        import
+            .decode(&stream, 0, &mut AudioClock::default(), |stamp| {
+                stamps.push(stamp)
+            })
+            .unwrap();
         assert_eq!(stamps.len(), 125);
 
         let catalog = reader.catalog.snapshot();
@@ -568,7 +588,9 @@ mod tests {
         let mut two = opus_unit(300); // au_size over 255: 0xff, 45
         two.extend(opus_unit(40));
         stream.extend(pes(0x100, 900, &two));
-        import.decode(&stream, |_| ()).unwrap();
+        import
+            .decode(&stream, 0, &mut AudioClock::default(), |_| ())
+            .unwrap();
         let name = reader
             .catalog
             .snapshot()
@@ -596,7 +618,9 @@ mod tests {
         let mut two = adts_frame(100);
         two.extend(adts_frame(100));
         stream.extend(pes(0x101, 10 * 1920, &two));
-        import.decode(&stream, |_| ()).unwrap();
+        import
+            .decode(&stream, 0, &mut AudioClock::default(), |_| ())
+            .unwrap();
 
         let catalog = reader.catalog.snapshot();
         let (name, audio) = catalog.audio.renditions.iter().next().unwrap();
@@ -625,7 +649,9 @@ mod tests {
         for n in 0..10u64 {
             stream.extend(pes(0x102, n * 2880, &frame));
         }
-        import.decode(&stream, |_| ()).unwrap();
+        import
+            .decode(&stream, 0, &mut AudioClock::default(), |_| ())
+            .unwrap();
 
         let catalog = reader.catalog.snapshot();
         let (name, audio) = catalog.audio.renditions.iter().next().unwrap();
@@ -644,11 +670,41 @@ mod tests {
     }
 
     #[test]
+    fn stamps_follow_the_wall_clock_the_packets_are_read_on() {
+        let (producer, reader) = broadcast();
+        let mut import = Import::new(producer, &reader.catalog, Codec::Opus);
+        let mut clock = AudioClock::default();
+        let tables = tables(0x100, 0x06, &OPUS_DESCRIPTORS);
+        import.decode(&tables, 0, &mut clock, |_| ()).unwrap();
+        // A minute of 10 ms packets from a device 500 ppm fast, each read 13 ms after capture.
+        let mut last = (0, 0.0);
+        for n in 0..6_000u64 {
+            let wall = 1e6 + n as f64 * 10_000.0 / 1.0005;
+            let read = (wall + 13_000.0) as i64;
+            let pes = pes(0x100, 90_000 + n * 900, &opus_unit(180));
+            import
+                .decode(&pes, read, &mut clock, |stamp| {
+                    last = (stamp.unwrap(), wall)
+                })
+                .unwrap();
+        }
+        let (stamp, wall) = last;
+        let pts_off = 1e6 + 5_999.0 * 10_000.0 - wall;
+        assert!(pts_off > 29_000.0, "the PTS are {pts_off} µs off");
+        assert!((stamp as f64 - wall).abs() < 1_000.0, "{stamp} for {wall}");
+    }
+
+    #[test]
     fn no_track_until_the_pmt_names_the_codec() {
         let (producer, reader) = broadcast();
         let mut import = Import::new(producer, &reader.catalog, Codec::Opus);
         let err = import
-            .decode(&tables(0x100, 0x0f, &[]), |_| ())
+            .decode(
+                &tables(0x100, 0x0f, &[]),
+                0,
+                &mut AudioClock::default(),
+                |_| (),
+            )
             .unwrap_err();
         assert_eq!(err.to_string(), "the audio ffmpeg wrote no opus stream");
         import.finish().unwrap();

@@ -9,6 +9,7 @@
 
 mod audio;
 mod audio_args;
+mod audio_clock;
 mod audio_import;
 mod av_sync;
 mod backoff;

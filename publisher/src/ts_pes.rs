@@ -229,21 +229,6 @@ fn pmt(payload: &[u8]) -> anyhow::Result<Vec<Stream>> {
     Ok(streams)
 }
 
-/// Capture → read latency in ms of a PES stamped `pts` (90 kHz, 33 bits) after `base_us`, read at
-/// `now_us`; the subtraction wraps like the field.
-pub fn ingest_ms(now_us: u64, base_us: u64, pts: u64) -> f64 {
-    const WRAP: u64 = 1 << 33;
-    let elapsed = now_us.saturating_sub(base_us) * 9 / 100 % WRAP;
-    let ticks = elapsed.wrapping_sub(pts) % WRAP;
-    // Stamps slightly in the future (a positive --audio-offset) read as negative.
-    let ticks = if ticks > WRAP / 2 {
-        ticks as i64 - WRAP as i64
-    } else {
-        ticks as i64
-    };
-    ticks as f64 / 90.0
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -375,14 +360,5 @@ pub(crate) mod tests {
         stream.extend(pes(0x100, 5, &[1; 3]));
         let seen = demux(&stream, 188);
         assert_eq!(seen[1..], ["256 None 2 bytes", "256 Some(5) 3 bytes"]);
-    }
-
-    #[test]
-    fn latency_is_read_time_minus_stamp_across_the_wrap() {
-        assert_eq!(ingest_ms(1_000_000 + 13_000, 1_000_000, 900), 3.0);
-        let base = 5;
-        let now = base + (1u64 << 33) * 100 / 9 + 1000; // 1 ms past the wrap
-        assert!((ingest_ms(now, base, (1 << 33) - 180) - 3.0).abs() < 0.05);
-        assert_eq!(ingest_ms(1_000_000, 1_000_000, 450), -5.0);
     }
 }
