@@ -467,6 +467,9 @@ fn ac3_frames(mut data: &[u8]) -> anyhow::Result<(Units<'_>, Option<Format>)> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::ts_pes::tests::{pes, tables};
@@ -475,7 +478,7 @@ mod tests {
     const OPUS_DESCRIPTORS: [u8; 10] = [0x05, 4, b'O', b'p', b'u', b's', 0x7f, 2, 0x80, 2];
 
     /// A 10 ms CELT packet (TOC config 30, one frame) of `len` bytes behind its control header.
-    fn opus_unit(len: usize) -> Vec<u8> {
+    pub(super) fn opus_unit(len: usize) -> Vec<u8> {
         let mut unit = vec![0x7f, 0xe0];
         unit.extend(std::iter::repeat_n(0xff, len / 255));
         unit.push((len % 255) as u8);
@@ -484,7 +487,7 @@ mod tests {
         unit
     }
 
-    fn adts_frame(len: usize) -> Vec<u8> {
+    pub(super) fn adts_frame(len: usize) -> Vec<u8> {
         let total = 7 + len;
         let mut frame = vec![
             0xff,

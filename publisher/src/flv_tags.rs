@@ -69,10 +69,13 @@ impl Scanner {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tag(kind: u8, timestamp: u32, body: &[u8]) -> Vec<u8> {
+    pub(super) fn tag(kind: u8, timestamp: u32, body: &[u8]) -> Vec<u8> {
         let mut out = vec![kind];
         out.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
         out.extend_from_slice(&timestamp.to_be_bytes()[1..]);

@@ -6,6 +6,9 @@
 //! is handed out the moment its last byte is read, by its `PES_packet_length` (ffmpeg sets it on
 //! audio), so no packet waits for the next one; an unbounded PES (length 0) ends where the next
 //! one on its PID starts.
+//!
+//! Garbage never makes it hold more than a partial packet and, per elementary stream, one PES
+//! of at most [`MAX_PES_BYTES`].
 
 use std::collections::HashMap;
 
@@ -15,6 +18,9 @@ const PACKET: usize = 188;
 const PAT_PID: u16 = 0;
 const PAT_TABLE: u8 = 0;
 const PMT_TABLE: u8 = 2;
+/// The largest PES a header can declare (its 6 bytes and a 16-bit length); an unbounded one
+/// that grows past it is dropped rather than buffered without end.
+pub const MAX_PES_BYTES: usize = 6 + 0xffff;
 
 /// An elementary stream the PMT lists.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,11 +118,14 @@ impl Demuxer {
             } else if let Some(pes) = self.pes.get_mut(&pid) {
                 pes.extend_from_slice(payload);
             }
-            if let Some(pes) = self.pes.get(&pid)
-                && declared_len(pes).is_some_and(|len| len > 0 && pes.len() >= len)
-            {
-                let pes = self.pes.remove(&pid).unwrap_or_default();
-                emit(pid, &pes, on_event)?;
+            if let Some(pes) = self.pes.get(&pid) {
+                if declared_len(pes).is_some_and(|len| len > 0 && pes.len() >= len) {
+                    let pes = self.pes.remove(&pid).unwrap_or_default();
+                    emit(pid, &pes, on_event)?;
+                } else if pes.len() > MAX_PES_BYTES {
+                    tracing::warn!(pid, bytes = pes.len(), "dropped an oversized PES packet");
+                    self.pes.remove(&pid);
+                }
             }
         }
         Ok(())
@@ -228,6 +237,11 @@ fn pmt(payload: &[u8]) -> anyhow::Result<Vec<Stream>> {
     }
     Ok(streams)
 }
+
+#[cfg(test)]
+mod fuzz;
+#[cfg(test)]
+pub(crate) mod fuzz_input;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -1,6 +1,7 @@
 //! Rebuilds the catalog from its track's frames: the first frame of each group is a full JSON
 //! snapshot, later frames in the group are RFC 7396 merge patches applied in order (hang's
-//! "snapshot" mode, as moq-json writes it).
+//! "snapshot" mode, as moq-json writes it). What a group may make the viewer hold is capped:
+//! each frame at [`MAX_FRAME_BYTES`], the patches since its snapshot at [`MAX_PATCH_BYTES`].
 
 use serde_json::{Map, Value};
 
@@ -10,10 +11,19 @@ use crate::catalog::{Catalog, CatalogError};
 /// publisher can't make the viewer parse megabytes per update.
 pub const MAX_FRAME_BYTES: usize = 1 << 20;
 
+/// Most patch bytes a group may apply after its snapshot; past it the value is dropped until
+/// the next group's snapshot. moq-json's encoder starts a new group once its patches outweigh
+/// 8 snapshots (or after 256 frames), and a real catalog is a few KiB, so no real publisher comes
+/// near. A merge patch only keeps what it carries, so the document never holds more than its
+/// snapshot and these patches: at most 2 MiB of JSON, however long a hostile group runs.
+pub const MAX_PATCH_BYTES: usize = 1 << 20;
+
 /// The catalog as reconstructed so far from the current group.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     current: Option<Value>,
+    /// Bytes of the patches applied since the snapshot.
+    patch_bytes: usize,
 }
 
 impl Snapshot {
@@ -38,12 +48,20 @@ impl Snapshot {
             .map_err(|err| CatalogError(format!("not JSON: {err}")))?;
         if first_in_group {
             self.current = Some(value);
+            self.patch_bytes = 0;
             return Ok(());
         }
         let current = self
             .current
             .as_mut()
             .ok_or_else(|| CatalogError("a catalog patch arrived without its snapshot".into()))?;
+        self.patch_bytes += payload.len();
+        if self.patch_bytes > MAX_PATCH_BYTES {
+            return Err(CatalogError(format!(
+                "the catalog's patches since its snapshot exceed {} KiB; waiting for the next snapshot",
+                MAX_PATCH_BYTES / 1024
+            )));
+        }
         merge_patch(current, value);
         Ok(())
     }
@@ -142,5 +160,31 @@ mod tests {
                 .apply(true, &vec![b' '; MAX_FRAME_BYTES + 1])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn patches_past_the_cap_drop_the_value_until_the_next_snapshot() {
+        let mut snapshot = Snapshot::default();
+        snapshot.apply(true, b"{}").expect("snapshot");
+        // Each patch adds a new key of 64 KiB: the document would grow without end.
+        let patch = |key: usize| format!(r#"{{"k{key:02}":"{}"}}"#, "x".repeat(64 * 1024));
+        let per_patch = patch(0).len();
+        let fit = MAX_PATCH_BYTES / per_patch;
+        for key in 0..fit {
+            snapshot
+                .apply(false, patch(key).as_bytes())
+                .expect("within the cap");
+        }
+        let err = snapshot
+            .apply(false, patch(fit).as_bytes())
+            .expect_err("past the cap");
+        assert!(err.to_string().contains("next snapshot"), "{err}");
+        assert!(snapshot.catalog().is_none());
+        assert!(snapshot.apply(false, b"{}").is_err(), "still no baseline");
+        // The next group starts over with a fresh budget.
+        snapshot.apply(true, b"{}").expect("snapshot");
+        snapshot
+            .apply(false, patch(0).as_bytes())
+            .expect("a new budget");
     }
 }
