@@ -131,7 +131,7 @@ impl Supervisor {
                 return Ok(());
             }
             let why = match (ffmpeg, result) {
-                (Some(mut ffmpeg), Ok(())) => ffmpeg.finish(),
+                (Some(mut ffmpeg), Ok(())) => ffmpeg.finish().into(),
                 (Some(mut ffmpeg), Err(err)) => {
                     ffmpeg.kill();
                     err

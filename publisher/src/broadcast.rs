@@ -4,7 +4,7 @@
 //! second ffmpeg's MPEG-TS, added to the same broadcast and catalog by [`audio_import`].
 
 use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -12,6 +12,7 @@ use anyhow::Context;
 use crate::audio_args::Codec;
 use crate::audio_clock::AudioClock;
 use crate::audio_import;
+use crate::flv_runs;
 use crate::flv_tags::Scanner;
 use crate::status::{AudioMeter, AudioState, Meter};
 
@@ -61,22 +62,31 @@ impl Broadcast {
         })
     }
 
-    /// An FLV import for one video rendition. It holds a catalog reservation: the catalog is
-    /// first published once every import made before any of them starts has seen its first frame,
-    /// so it lists every rendition from the start.
-    pub fn video_import(&self) -> FlvImport {
-        moq_mux::container::flv::Import::new(self.producer.clone(), self.catalog.reserve())
+    /// An FLV import for one video rendition, fed by every run of its ffmpeg in turn (see
+    /// [`flv_runs`]). It holds a catalog reservation: the catalog is first published once every
+    /// import made before any of them starts has seen its first frame, so it lists every
+    /// rendition from the start.
+    pub fn video_import(&self) -> anyhow::Result<FlvImport> {
+        let mut import =
+            moq_mux::container::flv::Import::new(self.producer.clone(), self.catalog.reserve());
+        import
+            .decode(&flv_runs::HEADER)
+            .context("starting the FLV import")?;
+        Ok(import)
     }
 
-    /// Read ffmpeg's FLV output into `import` until it ends, publishing every frame as it arrives
-    /// and counting it on `meter`. Blocking: run it on its own thread.
+    /// Read one ffmpeg run's FLV output into `import` until it ends, publishing every frame as
+    /// it arrives, counting it on `meter` and calling `output` for every read. Blocking: run it
+    /// on its own thread.
     pub fn ingest(
         &self,
-        mut import: FlvImport,
+        import: &mut FlvImport,
         mut flv: impl Read,
-        meter: Arc<Mutex<Meter>>,
+        meter: &Mutex<Meter>,
+        mut output: impl FnMut(),
     ) -> anyhow::Result<()> {
         let mut scanner = Scanner::default();
+        let mut run = flv_runs::Run::default();
         let base_ms = self.base_unix_micros / 1000;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -84,6 +94,7 @@ impl Broadcast {
             if n == 0 {
                 return Ok(());
             }
+            output();
             let now_ms = unix_millis();
             let chunk = &buf[..n];
             {
@@ -96,8 +107,9 @@ impl Broadcast {
                     );
                 });
             }
+            let tags = run.whole_tags(chunk)?;
             import
-                .decode(chunk)
+                .decode(&tags)
                 .context("importing ffmpeg's FLV output")?;
         }
     }

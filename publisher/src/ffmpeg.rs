@@ -74,9 +74,9 @@ impl Ffmpeg {
         Ok((Self { child, log }, stdout))
     }
 
-    /// Wait for ffmpeg to exit (after an output of it ended) and describe how it ended. One
-    /// that keeps running regardless (another output still open) is stopped after a moment.
-    pub fn finish(&mut self) -> anyhow::Error {
+    /// Wait for ffmpeg to exit (after an output of it ended) and say how it ended. One that keeps
+    /// running regardless (another output still open) is stopped after a moment.
+    pub fn finish(&mut self) -> Stopped {
         let child = self.child.as_inner_mut();
         let deadline = Instant::now() + EXIT_GRACE;
         let status = loop {
@@ -95,14 +95,12 @@ impl Ffmpeg {
         // Give the log thread a moment to take the final lines.
         std::thread::sleep(Duration::from_millis(100));
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let tail: Vec<&str> = log.iter().map(String::as_str).collect();
-        let how = match status {
-            Ok(status) => format!("ffmpeg stopped ({status})"),
-            Err(err) => format!("ffmpeg stopped ({err})"),
-        };
-        match tail.is_empty() {
-            true => anyhow::anyhow!("{how}"),
-            false => anyhow::anyhow!("{how}; its last messages:\n  {}", tail.join("\n  ")),
+        Stopped {
+            status: match status {
+                Ok(status) => status.to_string(),
+                Err(err) => err.to_string(),
+            },
+            log: log.iter().cloned().collect(),
         }
     }
 
@@ -112,6 +110,26 @@ impl Ffmpeg {
         let _ = self.child.wait();
     }
 }
+
+/// How an ffmpeg ended: its exit status, and its last warnings and errors.
+#[derive(Debug)]
+pub struct Stopped {
+    /// The exit status (`exit status: 1`, `signal: 9 (SIGKILL)`), or why it is unknown.
+    pub status: String,
+    log: Vec<String>,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ffmpeg stopped ({})", self.status)?;
+        if !self.log.is_empty() {
+            write!(f, "; its last messages:\n  {}", self.log.join("\n  "))?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// The warning or error an event carries, if any.
 fn problem(event: &FfmpegEvent) -> Option<String> {

@@ -24,6 +24,15 @@ impl Loopback {
         })
     }
 
+    /// Ends a wait for ffmpeg to connect (one that died first never will): a connection that
+    /// closes at once reads as the end of the stream.
+    pub fn waker(&self) -> io::Result<impl FnOnce() + use<>> {
+        let addr = self.listener.local_addr()?;
+        Ok(move || {
+            let _ = TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200));
+        })
+    }
+
     /// The URL ffmpeg writes to.
     pub fn url(&self) -> io::Result<String> {
         let port = self.listener.local_addr()?.port();

@@ -17,6 +17,7 @@ mod broadcast;
 mod cli;
 mod ffmpeg;
 mod ffmpeg_args;
+mod flv_runs;
 mod flv_tags;
 mod ladder;
 mod loopback;
@@ -25,6 +26,7 @@ mod redact;
 mod relay_log;
 mod session;
 mod status;
+mod supervise;
 mod token;
 mod ts_pes;
 mod video;
@@ -40,7 +42,7 @@ use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::{Args, Source};
 use crate::ladder::Light;
-use crate::status::{AudioMeter, AudioState, LightReport, State};
+use crate::status::{AudioMeter, AudioState, LightReport, State, VideoState};
 
 #[tokio::main]
 async fn main() {
@@ -138,7 +140,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         audio_settings.codec.name(),
         audio_settings.bitrate_kbps,
     )));
-    let (audio_fatal, mut audio_failed) = tokio::sync::mpsc::unbounded_channel();
+    // Audio or video that cannot go on.
+    let (fatal, mut failed) = tokio::sync::mpsc::unbounded_channel();
     let audio = match audio_plan {
         Some(plan) => Some(audio::start(
             args.ffmpeg.clone(),
@@ -146,21 +149,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
             audio_settings.clone(),
             broadcast.clone(),
             audio_meter.clone(),
-            audio_fatal,
+            fatal.clone(),
         )?),
         None => None,
     };
 
     let meters = video::Meters::default();
-    let mut video_job = match args.no_video {
+    let video = match args.no_video {
         true => None,
-        false => Some(video::Job::start(
-            &args.ffmpeg,
-            &input,
-            &video,
-            light,
-            &broadcast,
-            &meters,
+        false => Some(video::start(
+            video::Plan {
+                program: args.ffmpeg.clone(),
+                input,
+                video,
+                light,
+            },
+            broadcast.clone(),
+            meters.clone(),
+            fatal,
         )?),
     };
 
@@ -185,6 +191,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     let light = meters.light.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
                     report = format!("{report}  {}", LightReport(light));
                 }
+                let video_state = meters.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if video_state != VideoState::Running {
+                    report = format!("{report}  {video_state}");
+                }
                 let sound = audio_meter.lock().unwrap_or_else(|p| p.into_inner()).report();
                 let report = format!("{report}  {sound}");
                 if interactive {
@@ -193,8 +203,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     eprintln!("publisher: {report}");
                 }
             }
-            why = video_stopped(&mut video_job) => break Err(why),
-            Some(err) = audio_failed.recv() => break Err(err),
+            Some(err) = failed.recv() => break Err(err),
             res = tokio::signal::ctrl_c() => {
                 res.context("waiting for Ctrl-C")?;
                 break Ok(());
@@ -204,8 +213,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if interactive {
         eprintln!();
     }
-    if let Some(job) = &mut video_job {
-        job.kill();
+    if let Some(video) = &video {
+        video.stop();
     }
     if let Some(audio) = &audio {
         audio.stop();
@@ -213,14 +222,6 @@ async fn run(args: Args) -> anyhow::Result<()> {
     session.abort();
     broadcast.close();
     result
-}
-
-/// Why the video stopped, or never without video.
-async fn video_stopped(job: &mut Option<video::Job>) -> anyhow::Error {
-    match job {
-        Some(job) => job.stopped().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Where the sound comes from, if anywhere: `--audio-device` for any source; otherwise the test

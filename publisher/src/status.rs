@@ -132,6 +132,23 @@ impl fmt::Display for LightReport {
     }
 }
 
+/// What the video's ffmpeg is doing, when it is not simply running.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VideoState {
+    Running,
+    /// It ended (`ffmpeg exited: …`, `ffmpeg stalled: …`) and is being restarted.
+    Restarting(String),
+}
+
+impl fmt::Display for VideoState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VideoState::Running => f.write_str("video running"),
+            VideoState::Restarting(why) => write!(f, "video restarting ({why})"),
+        }
+    }
+}
+
 /// What the audio is doing right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AudioState {
@@ -222,6 +239,15 @@ impl fmt::Display for AudioReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_restarting_video_says_why() {
+        let state = VideoState::Restarting("ffmpeg exited: signal: 9 (SIGKILL)".into());
+        assert_eq!(
+            state.to_string(),
+            "video restarting (ffmpeg exited: signal: 9 (SIGKILL))"
+        );
+    }
 
     #[test]
     fn audio_shows_its_latency_codec_and_bitrate_when_live_and_its_state_otherwise() {

@@ -1,0 +1,97 @@
+//! One FLV import fed by successive ffmpeg runs, so a restarted ffmpeg continues the same tracks.
+//!
+//! moq-mux's import reads one FLV stream: a file header, then tags. Each run of ffmpeg writes a
+//! stream of its own, and may be killed in the middle of a tag. [`Run`] turns one run's output
+//! into what the long-lived import can take: its file header dropped (the import is given
+//! [`HEADER`] once, when made) and only whole tags passed on, a tag cut off by the run's end
+//! dropped with it. The new run's identical sequence header is then a no-op for the import, and
+//! its first keyframe starts a new group in the same track.
+
+use anyhow::Context;
+
+/// An FLV file header (version 1, video) and its `PreviousTagSize0`: what the import reads once.
+pub const HEADER: [u8; 13] = [b'F', b'L', b'V', 1, 1, 0, 0, 0, 9, 0, 0, 0, 0];
+
+/// An FLV tag's header: type, 24-bit body size, timestamp, stream id.
+const TAG_HEADER_LEN: usize = 11;
+/// The `PreviousTagSize` after each tag's body.
+const PREV_TAG_SIZE_LEN: usize = 4;
+
+/// One run's FLV output, cut into whole tags.
+#[derive(Debug, Default)]
+pub struct Run {
+    /// The run's bytes not yet passed on: its file header, or the start of a tag.
+    pending: Vec<u8>,
+    header_done: bool,
+}
+
+impl Run {
+    /// Take the run's next `chunk`; returns the whole tags it completes (possibly none).
+    pub fn whole_tags(&mut self, chunk: &[u8]) -> anyhow::Result<Vec<u8>> {
+        self.pending.extend_from_slice(chunk);
+        if !self.header_done {
+            if self.pending.len() < 9 {
+                return Ok(Vec::new());
+            }
+            anyhow::ensure!(&self.pending[..3] == b"FLV", "ffmpeg's output is not FLV");
+            let offset = u32::from_be_bytes(self.pending[5..9].try_into().context("4 bytes")?);
+            let skip = offset as usize + PREV_TAG_SIZE_LEN;
+            anyhow::ensure!(skip <= 64 * 1024, "FLV data offset {offset} too large");
+            if self.pending.len() < skip {
+                return Ok(Vec::new());
+            }
+            self.pending.drain(..skip);
+            self.header_done = true;
+        }
+        let mut end = 0;
+        while let Some(head) = self.pending.get(end..end + TAG_HEADER_LEN) {
+            let body = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
+            let next = end + TAG_HEADER_LEN + body + PREV_TAG_SIZE_LEN;
+            if next > self.pending.len() {
+                break;
+            }
+            end = next;
+        }
+        Ok(self.pending.drain(..end).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tag(kind: u8, body: &[u8]) -> Vec<u8> {
+        let size = (body.len() as u32).to_be_bytes();
+        let mut tag = vec![kind, size[1], size[2], size[3], 0, 0, 0, 0, 0, 0, 0];
+        tag.extend_from_slice(body);
+        tag.extend_from_slice(&((TAG_HEADER_LEN + body.len()) as u32).to_be_bytes());
+        tag
+    }
+
+    #[test]
+    fn drops_the_header_and_passes_whole_tags_however_the_output_is_split() {
+        let (a, b) = (tag(9, &[0x17, 0, 1, 2, 3]), tag(9, &[0x27, 1, 9]));
+        let stream: Vec<u8> = [&HEADER[..], &a, &b].concat();
+        for split in 0..stream.len() {
+            let mut run = Run::default();
+            let mut out = run.whole_tags(&stream[..split]).unwrap();
+            out.extend(run.whole_tags(&stream[split..]).unwrap());
+            assert_eq!(out, [a.clone(), b.clone()].concat(), "split at {split}");
+        }
+    }
+
+    #[test]
+    fn a_tag_cut_off_by_the_end_of_a_run_is_never_passed_on() {
+        let a = tag(9, &[0x17, 0, 1, 2, 3]);
+        let mut run = Run::default();
+        let out = run
+            .whole_tags(&[&HEADER[..], &a, &a[..7]].concat())
+            .unwrap();
+        assert_eq!(out, a, "the next run starts clean: only whole tags went in");
+    }
+
+    #[test]
+    fn output_that_is_not_flv_is_an_error() {
+        assert!(Run::default().whole_tags(b"not an flv stream").is_err());
+    }
+}
