@@ -1,0 +1,304 @@
+//! Faults injected on purpose into a running publisher (real ffmpeg, the relay in-process, a
+//! native subscriber): its video ffmpeg killed or frozen mid-stream, its audio ffmpeg killed
+//! again and again. The publisher must keep running and the video resume in the same track,
+//! with the same catalog: viewers see a pause, not a new stream.
+#![cfg(target_os = "linux")]
+
+#[allow(dead_code, unused_imports)] // every test file uses its own part of the shared support
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use support::{first_catalog, open, start_relay};
+
+/// The publisher binary, running, with its pid (killed when dropped).
+struct Publisher(Child);
+
+impl Publisher {
+    fn start(url: &str, name: &str, audio: bool) -> anyhow::Result<Self> {
+        let mut args = vec!["--name", name, "--url", url, "--source", "test"];
+        if !audio {
+            args.push("--no-audio");
+        }
+        Ok(Self(
+            Command::new(env!("CARGO_BIN_EXE_publisher"))
+                .args(&args)
+                .stdin(Stdio::null())
+                .spawn()?,
+        ))
+    }
+
+    /// Its ffmpeg children: (pid, command line), the video one first.
+    fn ffmpegs(&self) -> Vec<(u32, String)> {
+        let pid = self.0.id();
+        let mut found = Vec::new();
+        let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+                let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                if cmdline.contains("ffmpeg") {
+                    found.push((child, cmdline));
+                }
+            }
+        }
+        // The video one reads testsrc2; the audio one anullsrc.
+        found.sort_by_key(|(_, cmdline)| !cmdline.contains("testsrc2"));
+        found
+    }
+
+    /// The running ffmpeg whose command line has `marker`, waiting up to 10 s for it.
+    fn ffmpeg(&self, marker: &str) -> anyhow::Result<u32> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some((pid, _)) = self.ffmpegs().into_iter().find(|(_, c)| c.contains(marker)) {
+                return Ok(pid);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "no ffmpeg running {marker}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn still_running(&mut self) -> bool {
+        matches!(self.0.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()?;
+    anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    Ok(())
+}
+
+/// When each video frame arrived, read from the broadcast's best rendition in the background.
+struct Watch {
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    catalog: hang::Catalog,
+    _task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    broadcast: moq_net::broadcast::Consumer,
+    _connection: Box<dyn std::any::Any + Send>,
+}
+
+impl Watch {
+    /// `open`'s connection borrows its arguments: they live as long as the test.
+    async fn start(url: &'static str, name: &'static str, audio: bool) -> anyhow::Result<Self> {
+        let (connection, broadcast) = open(url, name).await?;
+        let catalog = first_catalog(&broadcast, |c| {
+            !c.video.renditions.is_empty() && (!audio || !c.audio.renditions.is_empty())
+        })
+        .await?;
+        let track = catalog.video.ranked().next().context("no video")?.0.clone();
+        let mut track = broadcast.track(&track)?.subscribe(None).await?;
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let seen = arrivals.clone();
+        let task = tokio::spawn(async move {
+            while let Some(mut group) = track.recv_group().await? {
+                loop {
+                    match group.read_frame().await {
+                        Ok(Some(_)) => seen.lock().unwrap().push(Instant::now()),
+                        Ok(None) | Err(moq_net::Error::Old) => break,
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+            }
+            anyhow::Ok(())
+        });
+        Ok(Self {
+            arrivals,
+            catalog,
+            _task: task,
+            broadcast,
+            _connection: Box::new(connection),
+        })
+    }
+
+    /// Frames that arrived after `since`.
+    fn frames_after(&self, since: Instant) -> usize {
+        self.arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| **t > since)
+            .count()
+    }
+
+    /// How long after `since` frames flowed again (30 after the outage: the first gap over
+    /// 300 ms, frames still in flight at the fault left aside), within `limit`.
+    async fn resumed_after(&self, since: Instant, limit: Duration) -> anyhow::Result<Duration> {
+        let deadline = since + limit;
+        while Instant::now() < deadline {
+            let arrivals = self.arrivals.lock().unwrap().clone();
+            let after: Vec<_> = arrivals.into_iter().filter(|t| *t > since).collect();
+            let outage = after
+                .windows(2)
+                .position(|w| w[1].duration_since(w[0]) > Duration::from_millis(300));
+            if let Some(end) = outage.map(|i| i + 1)
+                && after.len() >= end + 30
+            {
+                return Ok(after[end].duration_since(since));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("no video within {limit:?} of the fault")
+    }
+
+    /// Wait for 30 frames, within 60 s.
+    async fn flowing(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.arrivals.lock().unwrap().len() < 30 {
+            anyhow::ensure!(Instant::now() < deadline, "no video within 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// The longest time between two frames after `since`.
+    fn longest_gap_after(&self, since: Instant) -> Duration {
+        let arrivals = self.arrivals.lock().unwrap();
+        let after: Vec<_> = arrivals.iter().filter(|t| **t > since).collect();
+        after
+            .windows(2)
+            .map(|w| w[1].duration_since(*w[0]))
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// The catalog now: the same renditions on the same tracks as at the start?
+    async fn same_catalog(&self) -> anyhow::Result<()> {
+        let now = first_catalog(&self.broadcast, |_| true).await?;
+        let shape = |c: &hang::Catalog| {
+            let video: Vec<_> = c
+                .video
+                .renditions
+                .iter()
+                .map(|(track, v)| {
+                    (
+                        track.clone(),
+                        v.coded_width,
+                        v.coded_height,
+                        v.codec.to_string(),
+                    )
+                })
+                .collect();
+            let audio: Vec<_> = c.audio.renditions.keys().cloned().collect();
+            (video, audio)
+        };
+        anyhow::ensure!(
+            shape(&now) == shape(&self.catalog),
+            "the catalog changed: {:?} then {:?}",
+            shape(&self.catalog),
+            shape(&now)
+        );
+        Ok(())
+    }
+}
+
+/// A publisher and a viewer, the viewer seeing frames.
+async fn live(
+    name: &'static str,
+    audio: bool,
+) -> anyhow::Result<(relay::Running, Publisher, Watch)> {
+    let relay = start_relay().await?;
+    let url: &'static str =
+        Box::leak(format!("http://localhost:{}/anon", relay.quic.port()).into_boxed_str());
+    let publisher = Publisher::start(url, name, audio)?;
+    let watch = Watch::start(url, name, audio).await?;
+    watch.flowing().await?;
+    Ok((relay, publisher, watch))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_video_ffmpeg_is_restarted_and_frames_resume_in_the_same_track()
+-> anyhow::Result<()> {
+    let (_relay, mut publisher, watch) = live("killed", false).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = publisher.ffmpeg("testsrc2")?;
+    let killed = Instant::now();
+    signal(before, "KILL")?;
+    let resumed = watch.resumed_after(killed, Duration::from_secs(5)).await?;
+    eprintln!(
+        "faults: video resumed {:.2} s after SIGKILL",
+        resumed.as_secs_f64()
+    );
+    assert!(publisher.still_running(), "the publisher exited");
+    assert_ne!(publisher.ffmpeg("testsrc2")?, before, "a new ffmpeg");
+    watch.same_catalog().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_video_ffmpeg_is_killed_as_stalled_and_frames_resume() -> anyhow::Result<()> {
+    let (_relay, mut publisher, watch) = live("frozen", false).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let frozen = publisher.ffmpeg("testsrc2")?;
+    let stopped = Instant::now();
+    signal(frozen, "STOP")?;
+    // Left stopped for 4 s: the stall (2 s at 60 fps) is detected meanwhile and ffmpeg killed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let _ = signal(frozen, "CONT");
+    let resumed = watch.resumed_after(stopped, Duration::from_secs(7)).await?;
+    eprintln!(
+        "faults: video resumed {:.2} s after SIGSTOP (stall limit 2 s)",
+        resumed.as_secs_f64()
+    );
+    assert!(
+        resumed < Duration::from_secs(2 + 5),
+        "within 5 s of the stall's detection: {resumed:?}"
+    );
+    assert!(publisher.still_running(), "the publisher exited");
+    assert_ne!(
+        publisher.ffmpeg("testsrc2")?,
+        frozen,
+        "the frozen one was replaced"
+    );
+    watch.same_catalog().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_audio_ffmpeg_five_times_leaves_the_video_flowing_in_the_same_track()
+-> anyhow::Result<()> {
+    let (_relay, mut publisher, watch) = live("deaf", true).await?;
+    let start = Instant::now();
+    for _ in 0..5 {
+        let audio = publisher.ffmpeg("anullsrc")?;
+        signal(audio, "KILL")?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let gap = watch.longest_gap_after(start);
+    let frames = watch.frames_after(start);
+    eprintln!(
+        "faults: {frames} video frames in {:.1} s of audio kills, longest gap {:.0} ms",
+        start.elapsed().as_secs_f64(),
+        gap.as_secs_f64() * 1000.0
+    );
+    assert!(publisher.still_running(), "the publisher exited");
+    assert!(gap < Duration::from_millis(500), "the video paused {gap:?}");
+    assert!(
+        frames as f64 >= start.elapsed().as_secs_f64() * 60.0 * 0.8,
+        "{frames} frames"
+    );
+    let video_track = watch.catalog.video.ranked().next().unwrap().0.clone();
+    let now = first_catalog(&watch.broadcast, |_| true).await?;
+    assert!(
+        now.video.renditions.contains_key(&video_track),
+        "the video's track changed: {now:?}"
+    );
+    Ok(())
+}
