@@ -1,69 +1,30 @@
-//! Reconnect pacing: how long to wait before the next attempt to reach the relay.
-//!
-//! Pure state: the caller reports failures and successes and sleeps for what it is told. Unlike
-//! a player, a publisher never gives up — the relay may come back at any time, and the capture
-//! keeps running meanwhile.
+//! The publisher's reconnect pacing: the shared policy ([`reconnect_backoff`]: exponential,
+//! equal jitter, reset only after a connection stayed up), its jitter drawn from the operating
+//! system. Unlike a player, a publisher never gives up — the relay may come back at any time,
+//! and the capture keeps running meanwhile.
 
 use std::time::Duration;
 
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    initial: Duration,
-    max: Duration,
-    next: Duration,
-    attempt: u32,
-}
+#[derive(Clone, Debug, Default)]
+pub struct Backoff(reconnect_backoff::Backoff);
 
 impl Backoff {
-    pub fn new(initial: Duration, max: Duration) -> Self {
-        Self {
-            initial,
-            max,
-            next: initial,
-            attempt: 0,
-        }
-    }
-
-    /// A connection attempt failed (or an established session dropped): how long to wait
+    /// An attempt ended after being up for `up` (zero: it never came up): how long to wait
     /// before the next one, and which attempt that will be.
+    pub fn ended(&mut self, up: Duration) -> (Duration, u32) {
+        // Without an entropy source every wait is half its base: still growing, just unspread.
+        let retry = self.0.retry(up, getrandom::u64().unwrap_or_default());
+        (retry.wait, retry.attempt)
+    }
+
+    /// A start that failed (or a run the caller judged too short): [`Self::ended`] with nothing
+    /// up.
     pub fn failed(&mut self) -> (Duration, u32) {
-        let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
-        self.attempt += 1;
-        (wait, self.attempt + 1)
+        self.ended(Duration::ZERO)
     }
 
-    /// A session was established: the next failure starts from the initial delay again.
+    /// A run the caller judged long enough: the next failure starts from the initial delay.
     pub fn succeeded(&mut self) {
-        self.next = self.initial;
-        self.attempt = 0;
-    }
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new(Duration::from_millis(500), Duration::from_secs(5))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn doubles_up_to_the_cap_and_never_gives_up() {
-        let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
-        let waits: Vec<_> = (0..8).map(|_| backoff.failed().0.as_millis()).collect();
-        assert_eq!(waits, [500, 1000, 2000, 4000, 5000, 5000, 5000, 5000]);
-        assert_eq!(backoff.failed().1, 10, "attempts keep counting");
-    }
-
-    #[test]
-    fn success_resets_to_the_initial_delay() {
-        let mut backoff = Backoff::default();
-        backoff.failed();
-        backoff.failed();
-        backoff.succeeded();
-        assert_eq!(backoff.failed(), (Duration::from_millis(500), 2));
+        *self = Self::default();
     }
 }

@@ -115,19 +115,20 @@ fn unreachable_relay_is_retried_with_growing_backoff_and_reported() {
         3,
         "expected three reported retries, got {retries:?}"
     );
-    assert!(
-        retries[0].contains("retrying in 0.5 s (attempt 2)"),
-        "{}",
-        retries[0]
-    );
-    assert!(
-        retries[1].contains("retrying in 1.0 s (attempt 3)"),
-        "{}",
-        retries[1]
-    );
-    assert!(
-        retries[2].contains("retrying in 2.0 s (attempt 4)"),
-        "{}",
-        retries[2]
-    );
+    // Each wait lies in the upper half of a base that doubles from 0.5 s (equal jitter; the
+    // line rounds to 0.1 s).
+    for (line, (base, attempt)) in retries.iter().zip([(0.5, 2), (1.0, 3), (2.0, 4)]) {
+        let wait: f64 = line
+            .split("retrying in ")
+            .nth(1)
+            .and_then(|rest| rest.split(" s (attempt ").next())
+            .and_then(|wait| wait.parse().ok())
+            .unwrap_or_else(|| panic!("no wait in {line:?}"));
+        assert!(
+            (base / 2.0 - 0.05..=base + 0.05).contains(&wait),
+            "{line:?}: not within [{}, {base}] s",
+            base / 2.0
+        );
+        assert!(line.contains(&format!("(attempt {attempt})")), "{line:?}");
+    }
 }

@@ -1,34 +1,32 @@
-//! When to redial after a connection fails: 1 s, doubling to at most 5 s, forever (a viewer
-//! left open should come back on its own when the relay does), and from 1 s again after a
-//! connection that worked.
+//! When to redial after a connection ends: the shared policy ([`reconnect_backoff`]:
+//! exponential, equal jitter, forever — a viewer left open comes back on its own when the relay
+//! does), on the page's clock. The backoff starts over only after a session that stayed up, so
+//! a relay that accepts and drops is not redialled every second by every viewer.
 
 use std::time::Duration;
 
-const FIRST: Duration = Duration::from_secs(1);
-const MAX: Duration = Duration::from_secs(5);
+use reconnect_backoff::Backoff;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backoff {
-    next: Duration,
+#[derive(Debug, Clone, Default)]
+pub struct Redial {
+    backoff: Backoff,
+    /// When the session now up was established (ms on the page's clock).
+    connected_at_ms: Option<f64>,
 }
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Self { next: FIRST }
-    }
-}
-
-impl Backoff {
-    /// How long to wait before the next attempt.
-    pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(MAX);
-        delay
+impl Redial {
+    /// A session was established at `now_ms`.
+    pub fn connected(&mut self, now_ms: f64) {
+        self.connected_at_ms = Some(now_ms);
     }
 
-    /// A connection succeeded: the next failure retries quickly again.
-    pub fn reset(&mut self) {
-        self.next = FIRST;
+    /// The connection attempt or session ended at `now_ms`: how long to wait before dialling
+    /// again. `random` is a fresh uniformly random draw.
+    pub fn ended(&mut self, now_ms: f64, random: u64) -> Duration {
+        let up = self.connected_at_ms.take().map_or(Duration::ZERO, |at| {
+            Duration::try_from_secs_f64((now_ms - at) / 1000.0).unwrap_or_default()
+        });
+        self.backoff.retry(up, random).wait
     }
 }
 
@@ -37,18 +35,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn doubles_to_a_cap_and_never_gives_up() {
-        let mut backoff = Backoff::default();
-        let delays: Vec<u64> = (0..6).map(|_| backoff.next_delay().as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 5, 5, 5]);
+    fn failed_dials_grow_the_wait() {
+        let mut redial = Redial::default();
+        let waits: Vec<u128> = (0..4)
+            .map(|i| redial.ended(f64::from(i), 0).as_millis())
+            .collect();
+        assert_eq!(waits, [250, 500, 1000, 2000]);
     }
 
     #[test]
-    fn success_starts_over() {
-        let mut backoff = Backoff::default();
-        backoff.next_delay();
-        backoff.next_delay();
-        backoff.reset();
-        assert_eq!(backoff.next_delay(), FIRST);
+    fn a_session_dropped_after_a_second_keeps_growing_one_up_thirty_starts_over() {
+        let mut redial = Redial::default();
+        redial.ended(0.0, 0);
+        redial.ended(500.0, 0);
+        redial.connected(1_000.0);
+        assert_eq!(redial.ended(2_000.0, 0).as_millis(), 1000);
+        redial.connected(3_000.0);
+        assert_eq!(redial.ended(33_000.0, 0).as_millis(), 250);
+        // A later failed dial counts no time up: the session's start is forgotten.
+        assert_eq!(redial.ended(60_000.0, 0).as_millis(), 500);
     }
 }

@@ -17,24 +17,26 @@ use web_transport_wasm::ClientBuilder;
 use super::broadcast;
 use super::describe;
 use super::shared::Shared;
-use crate::reconnect::Backoff;
+use crate::reconnect::Redial;
 use crate::relay_url::{self, Dial};
 use crate::state::Event;
 
 /// Keep a viewer connected to `relay` (pinning its certificate with the hash served at
 /// `fingerprint`, when given) and following the broadcast `name`, forever.
 pub async fn run(shared: Rc<Shared>, relay: String, fingerprint: Option<String>, name: String) {
-    let mut backoff = Backoff::default();
+    let mut redial = Redial::default();
     loop {
         shared.on(Event::Dialling);
         let Err(message) =
-            session(&shared, &relay, fingerprint.as_deref(), &name, &mut backoff).await;
+            session(&shared, &relay, fingerprint.as_deref(), &name, &mut redial).await;
         shared.stop_video();
         // The messages may name the session URL: never show its subscribe token.
         shared.on(Event::Failed(relay_url::redact(&crate::error_text::plain(
             &message,
         ))));
-        super::timer::sleep(backoff.next_delay()).await;
+        // Without an entropy source every wait is half its base: still growing, just unspread.
+        let random = getrandom::u64().unwrap_or_default();
+        super::timer::sleep(redial.ended(shared.now_ms(), random)).await;
     }
 }
 
@@ -44,7 +46,7 @@ async fn session(
     relay: &str,
     fingerprint: Option<&str>,
     name: &str,
-    backoff: &mut Backoff,
+    redial: &mut Redial,
 ) -> Result<Infallible, String> {
     let dial = relay_url::dial(relay, fingerprint)?;
     let transport = connect(&dial).await?;
@@ -57,7 +59,7 @@ async fn session(
         .connect_lite(time::Instant::now(), transport)
         .await
         .map_err(|err| format!("MoQ handshake with {} failed: {err}", dial.session))?;
-    backoff.reset();
+    redial.connected(shared.now_ms());
     shared.on(Event::Connected);
 
     let session_driver = pin!(time::run(driver));
