@@ -1,6 +1,8 @@
-//! Browser tests for sound: it plays continuously and in sync with the picture (measured from
-//! the media), also when fed by messages, it waits for the user's click where the browser
-//! demands one, and audio this browser cannot decode leaves the video playing and says why.
+//! Browser tests for sound: it plays without glitches — over a window after settling, almost
+//! nothing concealed and no jump (an audible step of the audio clock) — and in sync with the
+//! picture (measured from the media), also when fed by messages, it waits for the user's click
+//! where the browser demands one, and audio this browser cannot decode leaves the video playing
+//! and says why.
 //!
 //! Sync is judged from the media: the beep's onset as the audio context says it leaves the
 //! speakers, against the flash as it is painted into the canvas. The canvas reaches the screen
@@ -9,59 +11,28 @@
 //! whose own load on this 2-core machine delayed the page's audio by 20–90 ms: the benchmark
 //! reports it, the test does not rely on it.
 
-use std::time::{Duration, Instant};
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use serde_json::Value;
-use viewer_wasm::telemetry::Report;
 
-use crate::av_sync::{self, percentile};
+use crate::av_sync::percentile;
 use crate::chromium::{Autoplay, Chromium, json};
+use crate::listening;
 use crate::live::{Output, Stack};
 
 /// How long sound is listened to.
 const LISTEN: Duration = Duration::from_secs(20);
 /// Share of that time the worklet must have played real audio.
 const MIN_PLAYED_SHARE: f64 = 0.95;
-/// The largest A/V skew (median, beep heard − flash painted) the test accepts: ITU-R BT.1359's
-/// threshold of detectability for sound after picture. Measured here: 27–35 ms.
-const MAX_SKEW_MS: f64 = 45.0;
-
-/// What a run of listening measured.
-pub struct Listening {
-    pub played_share: f64,
-    pub underruns: f64,
-    pub sync: av_sync::Sync,
-    pub stats: Report,
-}
-
-/// The probe's onsets (Unix ms) of one kind: "flashes" or "beeps".
-fn onsets(chromium: &mut Chromium, kind: &str) -> anyhow::Result<Vec<f64>> {
-    let probe = chromium.evaluate("window.viewer.syncProbe()")?;
-    Ok(probe[kind]
-        .as_array()
-        .map(|values| values.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default())
-}
-
-/// Listen to the page in `chromium` for `duration` with the sync probe on.
-pub fn listen(chromium: &mut Chromium, duration: Duration) -> anyhow::Result<Listening> {
-    let before = chromium.viewer_stats()?.context("no viewer")?;
-    let started = Instant::now();
-    std::thread::sleep(duration);
-    let after = chromium.viewer_stats()?.context("no viewer")?;
-    let elapsed = started.elapsed().as_secs_f64();
-    let (start, end) = (&before.audio, &after.audio);
-    let rate = f64::from(end.sample_rate.unwrap_or(0)).max(1.0);
-    let played = end.frames_played as f64 - start.frames_played as f64;
-    let (flashes, beeps) = (onsets(chromium, "flashes")?, onsets(chromium, "beeps")?);
-    Ok(Listening {
-        played_share: played / rate / elapsed,
-        underruns: end.underruns as f64 - start.underruns as f64,
-        sync: av_sync::measure(&flashes, &beeps),
-        stats: after,
-    })
-}
+/// The most of the window that may be concealed (issue 10: ≤ 0.1 %, 20 ms in 20 s).
+const MAX_CONCEALED_PERCENT: f64 = 0.1;
+/// Concealment events allowed per minute of window (issue 10), a started minute counting whole.
+const MAX_CONCEALMENTS_PER_MINUTE: f64 = 1.0;
+/// The A/V skew (median, beep heard − flash painted) the test accepts: sound after picture,
+/// up to ITU-R BT.1359's threshold of detectability. Measured here on a quiet machine: 33–43 ms
+/// (25–41 ms fed by messages, which is not judged on it).
+const SKEW_MS: RangeInclusive<f64> = 0.0..=45.0;
 
 pub fn sound_plays_in_sync_with_the_picture() -> anyhow::Result<()> {
     plays_in_sync("sound", "", Judge::Skew)
@@ -95,10 +66,12 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
     );
     // Let the playout settle on its latency before judging it.
     std::thread::sleep(Duration::from_secs(3));
-    let heard = listen(&mut chromium, LISTEN)?;
+    let heard = listening::listen(&mut chromium, LISTEN, |_, window| {
+        std::thread::sleep(window);
+        Ok(())
+    })?;
     stack.check_alive()?;
-    let stats = &heard.stats;
-    let audio = &stats.audio;
+    let audio = &heard.last.audio;
     ensure!(
         audio.codec.as_deref() == Some("opus")
             && audio.sample_rate == Some(48000)
@@ -116,40 +89,70 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         "expected the {transport} transport (the relay's page must be cross-origin isolated): {}",
         json(audio)
     );
+    let grown = heard.grown;
     ensure!(
-        heard.played_share >= MIN_PLAYED_SHARE,
+        grown.played_share() >= MIN_PLAYED_SHARE,
         "audio played {:.1} % of the time (< {:.0} %): {}",
-        heard.played_share * 100.0,
+        grown.played_share() * 100.0,
         MIN_PLAYED_SHARE * 100.0,
+        json(audio)
+    );
+    ensure!(
+        grown.concealed_percent() <= MAX_CONCEALED_PERCENT,
+        "{:.1} ms concealed in {:.1} s ({:.2} % > {MAX_CONCEALED_PERCENT} %) in {} events: {}",
+        grown.concealed_ms,
+        grown.seconds,
+        grown.concealed_percent(),
+        grown.concealments,
+        json(audio)
+    );
+    let allowed = (grown.seconds / 60.0 * MAX_CONCEALMENTS_PER_MINUTE).ceil();
+    ensure!(
+        grown.concealments as f64 <= allowed,
+        "{} concealments in {:.1} s (at most {allowed}), {:.1} ms: {}",
+        grown.concealments,
+        grown.seconds,
+        grown.concealed_ms,
+        json(audio)
+    );
+    ensure!(
+        grown.jumps == 0,
+        "{} jumps (skips or inserted silences: steps in the audio clock) in {:.1} s after \
+         settling: {}",
+        grown.jumps,
+        grown.seconds,
         json(audio)
     );
     let pairs = &heard.sync.skews_ms;
     ensure!(
         pairs.len() >= 15,
-        "only {} flash/beep pairs in {} s (beeps heard at {:?} ms past the second): {}",
+        "only {} flash/beep pairs in {:.1} s (beeps heard at {:?} ms past the second): {}",
         pairs.len(),
-        LISTEN.as_secs(),
+        grown.seconds,
         heard.sync.audio_latency_ms,
         json(audio)
     );
     let skew = percentile(pairs, 50.0).unwrap_or(f64::NAN);
     let abs: Vec<f64> = pairs.iter().map(|s| s.abs()).collect();
     ensure!(
-        judge == Judge::Playback || skew.abs() <= MAX_SKEW_MS,
-        "beep heard {skew:.1} ms after the flash painted (limit ±{MAX_SKEW_MS}): {pairs:?}"
+        judge == Judge::Playback || SKEW_MS.contains(&skew),
+        "beep heard {skew:.1} ms after the flash painted (expected {SKEW_MS:?}): {pairs:?}"
     );
     println!(
-        "  audio played {:.1} % of {} s, {} underruns; beep heard − flash painted p50 {skew:.1} ms, \
-         |p95| {:.1} ms over {} pairs; audio latency p50 {:.0} ms, video (flash painted) {:.0} ms; \
-         viewer skewMs {:.1}",
-        heard.played_share * 100.0,
-        LISTEN.as_secs(),
-        heard.underruns,
+        "  audio played {:.1} % of {:.1} s, concealed {:.1} ms in {} events, {} jumps; beep heard \
+         − flash painted p50 {skew:.1} ms, |p95| {:.1} ms over {} pairs; audio latency p50 \
+         {:.0} ms, video (flash painted) {:.0} ms; viewer skewMs {:.1}, targetMs {:.1}",
+        grown.played_share() * 100.0,
+        grown.seconds,
+        grown.concealed_ms,
+        grown.concealments,
+        grown.jumps,
         percentile(&abs, 95.0).unwrap_or(f64::NAN),
         pairs.len(),
         percentile(&heard.sync.audio_latency_ms, 50.0).unwrap_or(f64::NAN),
         percentile(&heard.sync.video_latency_ms, 50.0).unwrap_or(f64::NAN),
         audio.skew_ms.unwrap_or(f64::NAN),
+        audio.target_ms.unwrap_or(f64::NAN),
     );
     Ok(())
 }

@@ -11,6 +11,7 @@ mod e2e_audio;
 mod e2e_remote;
 mod glass;
 mod http;
+mod listening;
 mod live;
 mod picture;
 mod pixel_clock;

@@ -1,0 +1,138 @@
+//! Listening to the viewer for a window: what its audio counters grew by (sound played, time
+//! concealed where the ring ran dry, concealment events, jumps — the audible steps of the
+//! audio clock) and the sync probe's flashes and beeps that fell in it. The sound tests and
+//! the benchmark judge the same figures, from the first and last stats of the window.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use serde_json::Value;
+use viewer_wasm::audio::status::AudioReport;
+use viewer_wasm::telemetry::Report;
+
+use crate::av_sync;
+use crate::chromium::Chromium;
+
+/// One window of listening.
+pub struct Listening<T> {
+    pub grown: Grown,
+    /// Flashes and beeps of the window, paired.
+    pub sync: av_sync::Sync,
+    /// The stats at the window's end.
+    pub last: Report,
+    /// What was done while listening returned.
+    pub during: T,
+}
+
+/// What the audio counters grew by over a window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grown {
+    pub seconds: f64,
+    /// Seconds of sound from the ring (not concealment, not silence before the first chunk).
+    pub played_s: f64,
+    pub concealed_ms: f64,
+    pub concealments: u64,
+    pub jumps: u64,
+}
+
+impl Grown {
+    /// The growth from `first` to `last`, `elapsed` apart.
+    pub fn between(first: &AudioReport, last: &AudioReport, elapsed: Duration) -> Self {
+        let rate = f64::from(last.sample_rate.unwrap_or(0)).max(1.0);
+        Self {
+            seconds: elapsed.as_secs_f64(),
+            played_s: last.frames_played.saturating_sub(first.frames_played) as f64 / rate,
+            concealed_ms: last.concealed_ms - first.concealed_ms,
+            concealments: last.concealments.saturating_sub(first.concealments),
+            jumps: last.jumps.saturating_sub(first.jumps),
+        }
+    }
+
+    /// Share of the window sound played, 0–1.
+    pub fn played_share(&self) -> f64 {
+        self.played_s / self.seconds
+    }
+
+    /// Share of the window concealed, %.
+    pub fn concealed_percent(&self) -> f64 {
+        self.concealed_ms / (self.seconds * 1000.0) * 100.0
+    }
+
+    /// `count` events over the window, per minute.
+    pub fn per_minute(&self, count: u64) -> f64 {
+        count as f64 / (self.seconds / 60.0)
+    }
+}
+
+/// Listen to the page in `chromium` (opened with `probe=1`) while `during` runs the window of
+/// `duration` on it (sleeping through it, polling, recording), and measure the window.
+pub fn listen<T>(
+    chromium: &mut Chromium,
+    duration: Duration,
+    during: impl FnOnce(&mut Chromium, Duration) -> anyhow::Result<T>,
+) -> anyhow::Result<Listening<T>> {
+    let first = chromium.viewer_stats()?.context("no viewer")?;
+    let (started, from_unix_ms) = (Instant::now(), unix_ms());
+    let during = during(chromium, duration)?;
+    let last = chromium.viewer_stats()?.context("no viewer")?;
+    let (elapsed, to_unix_ms) = (started.elapsed(), unix_ms());
+    let probe = chromium.evaluate("window.viewer.syncProbe()")?;
+    let onsets = |kind: &str| -> Vec<f64> {
+        probe[kind]
+            .as_array()
+            .map(|values| {
+                values
+                    .iter()
+                    .filter_map(Value::as_f64)
+                    .filter(|at| (from_unix_ms..=to_unix_ms).contains(at))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Ok(Listening {
+        grown: Grown::between(&first.audio, &last.audio, elapsed),
+        sync: av_sync::measure(&onsets("flashes"), &onsets("beeps")),
+        last,
+        during,
+    })
+}
+
+fn unix_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_counts_what_grew_in_it() {
+        let first = AudioReport {
+            sample_rate: Some(48_000),
+            frames_played: 480_000,
+            concealed_ms: 30.0,
+            concealments: 2,
+            jumps: 1,
+            ..AudioReport::default()
+        };
+        let last = AudioReport {
+            frames_played: 480_000 + 19 * 48_000,
+            concealed_ms: 45.0,
+            concealments: 3,
+            jumps: 1,
+            ..first.clone()
+        };
+        let grown = Grown::between(&first, &last, Duration::from_secs(20));
+        assert_eq!(
+            (grown.concealed_ms, grown.concealments, grown.jumps),
+            (15.0, 1, 0)
+        );
+        assert_eq!(grown.played_share(), 0.95);
+        assert_eq!(grown.concealed_percent(), 0.075);
+        assert_eq!(grown.per_minute(grown.concealments), 3.0);
+    }
+}
