@@ -34,6 +34,12 @@ const PLAYED: usize = 4;
 const CONCEALED: usize = 5;
 const CONCEALMENTS: usize = 6;
 const HEADER: u32 = 8;
+/// Message transport: the worklet posts its counters every this many render quanta.
+const REPORT_EVERY_QUANTA: u32 = 4;
+/// Frames in a render quantum (Web Audio's fixed block size).
+const QUANTUM_FRAMES: u32 = 128;
+/// The audio thread's callback period assumed where the context does not say (`baseLatency`).
+const DEFAULT_BASE_LATENCY_S: f64 = 0.01;
 
 /// The page's audio context and the settings the user chose, kept across tracks.
 #[derive(Default)]
@@ -206,6 +212,7 @@ impl AudioOutput {
         set("capacity", ring.capacity().into());
         set("channels", channels.into());
         set("probe", on_onset.is_some().into());
+        set("reportEvery", REPORT_EVERY_QUANTA.into());
         let shared = (!messages_only && shared_memory_available()).then(|| {
             let bytes = HEADER * 4 + ring.samples() as u32 * 4;
             SharedArrayBuffer::new(bytes)
@@ -263,6 +270,26 @@ impl AudioOutput {
             sample_rate: f64::from(sample_rate),
             _onmessage: onmessage,
         })
+    }
+
+    /// How much later than the counters say a chunk written now can be heard at the earliest,
+    /// ms. Shared memory: none (the worklet sees the write and the page sees the read at once).
+    /// Messages: the read position the page knows is up to a report period old, and a posted
+    /// chunk reaches the worklet only between the audio thread's callbacks (`baseLatency`
+    /// apart); planned without these, the ring ran dry for a few ms now and then.
+    pub fn delivery_ms(&self) -> f64 {
+        match self.transport {
+            Transport::Shared { .. } => 0.0,
+            Transport::Message { .. } => {
+                let report = f64::from(REPORT_EVERY_QUANTA * QUANTUM_FRAMES) / self.sample_rate;
+                let callback = Reflect::get(&self.context, &"baseLatency".into())
+                    .ok()
+                    .and_then(|latency| latency.as_f64())
+                    .filter(|latency| latency.is_finite() && *latency > 0.0)
+                    .unwrap_or(DEFAULT_BASE_LATENCY_S);
+                (report + callback) * 1000.0
+            }
+        }
     }
 
     /// "shared" or "message".

@@ -177,7 +177,8 @@ impl Player {
             self.write_chunk(shared, 0, frames as usize);
             return;
         };
-        let output_latency_ms = clock.heard_unix_ms(counters.read) - now_unix_ms;
+        let output_latency_ms =
+            clock.heard_unix_ms(counters.read) - now_unix_ms + self.output.delivery_ms();
         let video_latency = shared.telemetry().video_latency_p50();
         let target_ms = self
             .playout

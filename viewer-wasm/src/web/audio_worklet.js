@@ -5,12 +5,11 @@
 // - shared: the ring lives in a SharedArrayBuffer (cross-origin isolated pages): header and
 //   samples are read and written in place, with Atomics for the counters;
 // - message: the page posts chunks, appended here to a private ring, and the counters (the
-//   whole header) are posted back every few quanta.
+//   whole header) are posted back every few quanta (`reportEvery`, set by audio_output.rs).
 // Header (Int32, counters wrap): 0 write, 1 read, 2 underruns (quanta that ran dry), 3 context
 // frame − read, 4 frames played, 5 frames concealed, 6 concealment events, 7 unused.
 const WRITE = 0, READ = 1, UNDERRUNS = 2, OFFSET = 3, PLAYED = 4, CONCEALED = 5, CONCEALMENTS = 6;
 const HEADER = 8;
-const REPORT_EVERY = 4;
 // Concealment (conceal.rs documents them; its tests check that these are its constants).
 const WINDOW_S = 0.005, MIN_PERIOD_S = 0.0025, MAX_PERIOD_S = 0.015, FALLBACK_PERIOD_S = 0.01;
 const MIN_CORRELATION = 0.5, PERIOD_TOLERANCE = 0.1;
@@ -150,7 +149,8 @@ class Concealer {
 class RingReader extends AudioWorkletProcessor {
   constructor(options) {
     super();
-    const { sab, capacity, channels, probe } = options.processorOptions;
+    const { sab, capacity, channels, probe, reportEvery } = options.processorOptions;
+    this.reportEvery = reportEvery;
     this.capacity = capacity;
     this.channels = channels;
     this.probe = probe;
@@ -227,7 +227,7 @@ class RingReader extends AudioWorkletProcessor {
     if (this.shared) Atomics.store(header, READ, next | 0);
     else header[READ] = next | 0;
     if (this.probe) this.listen(out[0], take);
-    if (!this.shared && ++this.quanta % REPORT_EVERY === 0) {
+    if (!this.shared && ++this.quanta % this.reportEvery === 0) {
       this.port.postMessage({ counters: Int32Array.from(header) });
     }
     return true;
