@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 
 use crate::av_sync::percentile;
 use crate::chromium::{Chromium, Recorder};
@@ -26,16 +26,17 @@ const LOADED_TARGET: &str = "concealed ≤ 1 %, no jumps, skew 0–45 ms";
 /// Measure on `stack` (its publishers are stopped first: one stream at a time).
 pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
     stack.stop_publishers();
-    let mut chromium = open(
+    let mut chromium = listening::open_probed(
         stack,
         "bench-video-only",
         &["--source", "test", "--no-audio"],
+        WARM_UP,
     )?;
     let silent = video_latency(&mut chromium, WINDOW)?;
     drop(chromium);
     stack.stop_publishers();
 
-    let mut chromium = open(stack, "bench-av", &["--source", "test"])?;
+    let mut chromium = listening::open_probed(stack, "bench-av", &["--source", "test"], WARM_UP)?;
     let unloaded = listening::listen(&mut chromium, WINDOW, video_latency)?;
     let loaded = listening::listen(&mut chromium, WINDOW, |chromium, window| {
         let mut frames = 0_u32;
@@ -82,20 +83,6 @@ pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// A page watching `name`, published with `publisher_args`, live and warmed up.
-fn open(stack: &mut Stack, name: &str, publisher_args: &[&str]) -> anyhow::Result<Chromium> {
-    stack.publish(name, publisher_args)?;
-    let mut chromium = Chromium::launch()?;
-    chromium.navigate(&format!("{}&probe=1", stack.page_url(name)))?;
-    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
-    ensure!(
-        live.is_some_and(|s| s.state == "live"),
-        "the viewer of {name} never went live"
-    );
-    std::thread::sleep(WARM_UP);
-    Ok(chromium)
 }
 
 /// The viewer's video latency polled every second for `window`: the medians of its p50 and

@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
+use anyhow::{Context, ensure};
 use serde_json::Value;
 use viewer_wasm::audio::status::AudioReport;
 use viewer_wasm::telemetry::Report;
 
 use crate::av_sync;
 use crate::chromium::Chromium;
+use crate::live::Stack;
 
 /// One window of listening.
 pub struct Listening<T> {
@@ -62,6 +63,26 @@ impl Grown {
     pub fn per_minute(&self, count: u64) -> f64 {
         count as f64 / (self.seconds / 60.0)
     }
+}
+
+/// A new publisher of `name` (with `publisher_args`) on `stack`, and a browser watching it with
+/// the sync probe on, live and then `warm_up` later.
+pub fn open_probed(
+    stack: &mut Stack,
+    name: &str,
+    publisher_args: &[&str],
+    warm_up: Duration,
+) -> anyhow::Result<Chromium> {
+    stack.publish(name, publisher_args)?;
+    let mut chromium = Chromium::launch()?;
+    chromium.navigate(&format!("{}&probe=1", stack.page_url(name)))?;
+    let live = chromium.wait_for_stats(Duration::from_secs(20), |s| s.state == "live")?;
+    ensure!(
+        live.is_some_and(|s| s.state == "live"),
+        "the viewer of {name} never went live"
+    );
+    std::thread::sleep(warm_up);
+    Ok(chromium)
 }
 
 /// Listen to the page in `chromium` (opened with `probe=1`) while `during` runs the window of

@@ -249,6 +249,11 @@ impl Stack {
         Ok(pid)
     }
 
+    /// The process ids of the publishers running, oldest first.
+    pub fn publisher_pids(&self) -> Vec<u32> {
+        self.publishers.iter().map(|p| p.child.id()).collect()
+    }
+
     /// Where the publisher with process id `pid` writes its output, when it goes to a file.
     pub fn log_of(&self, pid: u32) -> Option<&Path> {
         let process = self.publishers.iter().find(|p| p.child.id() == pid)?;

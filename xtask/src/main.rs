@@ -16,6 +16,7 @@ mod live;
 mod picture;
 mod pixel_clock;
 mod procstat;
+mod soak;
 mod sockets;
 mod temp_dir;
 mod workspace;
@@ -58,6 +59,14 @@ enum Task {
     /// Measure the live path for 30 s (latency, drops, publisher CPU and memory, viewer size)
     /// and print a table against the targets.
     Bench,
+    /// Leave the live path running for a while (not part of the tests): sample memory, CPU,
+    /// frames shown, A/V skew and concealed sound every 30 s, print them, and fail if memory
+    /// grows. Example: `cargo xtask soak --minutes 30`.
+    Soak {
+        /// How long to run, minutes.
+        #[arg(long, default_value_t = 30)]
+        minutes: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +80,7 @@ fn main() -> anyhow::Result<()> {
         Task::Test => test(),
         Task::E2e { filter } => e2e(filter.as_deref()),
         Task::Bench => bench::run(),
+        Task::Soak { minutes } => soak::run(minutes),
     }
 }
 

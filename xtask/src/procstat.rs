@@ -1,4 +1,4 @@
-//! Reading a process's CPU time and peak memory from Linux's /proc, for the benchmark.
+//! Reading a process's CPU time and memory from Linux's /proc, for the benchmark and the soak.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,8 +16,18 @@ pub fn cpu_time(pid: u32) -> Option<Duration> {
 
 /// Peak resident memory (VmHWM) of process `pid`, in bytes.
 pub fn peak_rss(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// Resident memory now (VmRSS) of process `pid`, in bytes.
+pub fn rss(pid: u32) -> Option<u64> {
+    status_bytes(pid, "VmRSS:")
+}
+
+/// A size field (in kB) of /proc/`pid`/status, in bytes.
+fn status_bytes(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -64,6 +74,7 @@ mod tests {
         assert!(x != 1);
         assert!(cpu_time(me).is_some_and(|t| t > Duration::ZERO));
         assert!(peak_rss(me).is_some_and(|b| b > 1024 * 1024));
+        assert!(rss(me).is_some_and(|b| b > 1024 * 1024 && b <= peak_rss(me).unwrap()));
         let mut child = std::process::Command::new("sleep")
             .arg("5")
             .spawn()
