@@ -40,8 +40,12 @@ pub struct Corrector {
     average_ms: Option<f64>,
     /// Fractional frames of correction not applied yet.
     carry: f64,
-    /// Jumps made so far (each one is audible), the first placement included.
+    /// Jumps made so far (each one is audible), the first placement included. Chunks jumped in
+    /// a row (a burst of late arrivals after a stall, skipped one after another) are one step
+    /// of the audio clock, so one jump.
     pub jumps: u64,
+    /// Whether the last chunk jumped.
+    jumping: bool,
     /// Whether the first chunk has been placed.
     placed: bool,
 }
@@ -80,6 +84,7 @@ impl Corrector {
                 frames,
             };
         }
+        self.jumping = false;
         let average = match self.average_ms {
             Some(average) => average + SMOOTHING * (lateness_ms - average),
             None => lateness_ms,
@@ -110,7 +115,9 @@ impl Corrector {
     fn restart(&mut self) {
         self.average_ms = None;
         self.carry = 0.0;
-        self.jumps += 1;
+        if !std::mem::replace(&mut self.jumping, true) {
+            self.jumps += 1;
+        }
     }
 }
 
@@ -216,7 +223,13 @@ mod tests {
                 frames: 3360
             }
         );
-        assert_eq!(corrector.jumps, 2);
+        assert_eq!(corrector.jumps, 1, "skipped one after another: one step");
+        corrector.plan(0.0, 480, RATE);
+        corrector.plan(30.0, 480, RATE);
+        assert_eq!(
+            corrector.jumps, 2,
+            "a chunk on time in between: a second step"
+        );
     }
 
     #[test]
