@@ -22,7 +22,6 @@ mod flv_tags;
 mod ladder;
 mod loopback;
 mod pixel_clock;
-mod redact;
 mod relay_log;
 mod session;
 mod status;

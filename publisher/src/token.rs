@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::redact::redact;
+use token_redact::redact;
 
 /// The environment variable holding the token when no `--token-file` is given.
 pub const ENV: &str = "PUBLISHER_TOKEN";

@@ -8,8 +8,8 @@
 //!   hash comes from `http://host:port/certificate.sha256` and WebTransport dials
 //!   `https://host:port/path`.
 //!
-//! A relay URL may carry a subscribe token (`?jwt=…`): [`redact`] keeps it out of what the
-//! viewer shows.
+//! A relay URL may carry a subscribe token (`?jwt=…`): `token_redact::redact` keeps it out of
+//! what the viewer shows.
 
 use url::Url;
 
@@ -64,33 +64,6 @@ fn parse_fingerprint(fingerprint: &str) -> Result<Url, String> {
             "certificate fingerprint URL must be http:// or https://, not {other}://"
         )),
     }
-}
-
-/// `text` with every subscribe token after `jwt=` replaced by `…`, so that messages naming the
-/// session URL never show it (the token ends at the first character a token cannot hold, such
-/// as `&`, `#`, `"`, `:` or a space).
-pub fn redact(text: &str) -> String {
-    const KEY: &str = "jwt=";
-    let mut shown = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find(KEY) {
-        let (before, after) = rest.split_at(at + KEY.len());
-        shown.push_str(before);
-        let token = after
-            .find(|c: char| !is_token_char(c))
-            .unwrap_or(after.len());
-        if token > 0 {
-            shown.push('…');
-        }
-        rest = &after[token..];
-    }
-    shown.push_str(rest);
-    shown
-}
-
-/// Characters of a JWT (base64url and dots) or of a percent-encoded token.
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~' | '%' | '+' | '/' | '=')
 }
 
 #[cfg(test)]
@@ -167,28 +140,5 @@ mod tests {
             .expect_err("scheme")
             .contains("fingerprint URL must be http:// or https://")
         );
-    }
-
-    #[test]
-    fn tokens_are_redacted_wherever_they_appear() {
-        assert_eq!(
-            redact("cannot connect to https://desk.test:4443/anon?jwt=eyJ.a-b_c.d: refused"),
-            "cannot connect to https://desk.test:4443/anon?jwt=…: refused"
-        );
-        assert_eq!(
-            redact(r#"bad relay URL "https://x/?a=1&jwt=t%2Bk&b=2#f": oops"#),
-            r#"bad relay URL "https://x/?a=1&jwt=…&b=2#f": oops"#
-        );
-        assert_eq!(redact("jwt=one jwt=two"), "jwt=… jwt=…");
-    }
-
-    #[test]
-    fn text_without_a_token_is_unchanged() {
-        assert_eq!(
-            redact("cannot connect to https://localhost:4443/anon: refused"),
-            "cannot connect to https://localhost:4443/anon: refused"
-        );
-        assert_eq!(redact("empty jwt=&x"), "empty jwt=&x");
-        assert_eq!(redact("ends with jwt="), "ends with jwt=");
     }
 }

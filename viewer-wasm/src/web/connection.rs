@@ -31,9 +31,10 @@ pub async fn run(shared: Rc<Shared>, relay: String, fingerprint: Option<String>,
             session(&shared, &relay, fingerprint.as_deref(), &name, &mut redial).await;
         shared.stop_video();
         // The messages may name the session URL: never show its subscribe token.
-        shared.on(Event::Failed(relay_url::redact(&crate::error_text::plain(
-            &message,
-        ))));
+        shared.on(Event::Failed(token_redact::redact(
+            &crate::error_text::plain(&message),
+            None,
+        )));
         // Without an entropy source every wait is half its base: still growing, just unspread.
         let random = getrandom::u64().unwrap_or_default();
         super::timer::sleep(redial.ended(shared.now_ms(), random)).await;

@@ -1,8 +1,7 @@
-//! Keeping the publish token out of everything the publisher prints.
-//!
-//! The relay reads the token from the URL's `jwt` query parameter, so any text that may hold
-//! the URL — the relay address in status messages, errors from the connection — goes through
-//! [`redact`] before it is shown.
+//! Keeping relay tokens out of what people see. A relay reads its token from the URL's `jwt`
+//! query parameter, so any text that may hold a relay URL — status lines, connection errors,
+//! the viewer's messages — goes through [`redact`] before it is shown. The publisher and the
+//! viewer share this one definition.
 
 /// `text` with every `jwt=` value shown as `jwt=…`, and every other occurrence of `secret`
 /// (the token itself, wherever an error may have copied it) as `…`.
@@ -86,5 +85,18 @@ mod tests {
             assert_eq!(redact(text, None), text);
             assert_eq!(redact(text, Some("")), text);
         }
+    }
+
+    #[test]
+    fn percent_encoded_tokens_and_fragments() {
+        assert_eq!(
+            redact(
+                r#"bad relay URL "https://x/?a=1&jwt=t%2Bk&b=2#f": oops"#,
+                None
+            ),
+            r#"bad relay URL "https://x/?a=1&jwt=…&b=2#f": oops"#
+        );
+        assert_eq!(redact("empty jwt=&x", None), "empty jwt=&x");
+        assert_eq!(redact("ends with jwt=", None), "ends with jwt=");
     }
 }
