@@ -10,8 +10,8 @@ pub use crate::audio_args::Codec;
 #[command(
     about = "Capture a screen (or a synthetic test source) and publish it live to a MoQ relay",
     after_help = "Examples:\n  \
-        publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
-        publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
+        publisher --name screen                        # this desktop to a local dev relay\n  \
+        publisher --name screen --source test          # the 720p60 test pattern instead\n  \
         PUBLISHER_TOKEN=$(cat publish.jwt) publisher --name screen --url https://relay.example.com/\n  \
         publisher --name screen --url http://desk.lan:4443/ --token-file publish.jwt\n  \
         publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
@@ -36,7 +36,7 @@ pub struct Args {
 
     /// Relay URL (the path is the relay's auth scope). A `?jwt=` token here works but is visible
     /// to other users in `ps`: prefer --token-file or PUBLISHER_TOKEN.
-    #[arg(long, default_value = "http://localhost:4443/anon")]
+    #[arg(long, default_value = "http://localhost:4443/anon", value_parser = parse_relay_url)]
     pub url: url::Url,
 
     /// Read the relay's publish token (a JWT) from FILE; it is sent as the URL's `jwt`
@@ -45,9 +45,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
-    /// What to publish: `test` (synthetic pattern), `screen` (this desktop), a media file (looped
+    /// What to publish: `screen` (this desktop), `test` (synthetic pattern), a media file (looped
     /// in real time), a stream URL (rtsp://, srt://, http://…), or `lavfi:GRAPH`.
-    #[arg(long, default_value = "test", value_parser = parse_source)]
+    #[arg(long, default_value = "screen", value_parser = parse_source)]
     pub source: Source,
 
     /// Read `--source` with this ffmpeg demuxer, e.g. `v4l2` for a camera at /dev/video0.
@@ -158,6 +158,26 @@ fn parse_source(text: &str) -> Result<Source, String> {
     })
 }
 
+/// The relay URL schemes the publisher can dial: `https` (WebTransport), `http` (a development
+/// relay: WebTransport after fetching and pinning its certificate fingerprint), `moqt`/`moql`
+/// (raw QUIC). Anything else can never connect, so it is a usage error rather than a retry.
+pub const RELAY_SCHEMES: [&str; 4] = ["https", "http", "moqt", "moql"];
+
+fn parse_relay_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    if !RELAY_SCHEMES.contains(&url.scheme()) {
+        return Err(format!(
+            "the relay URL's scheme must be https://, http:// (a development relay), moqt:// or \
+             moql://, not {}://",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} names no relay host"));
+    }
+    Ok(url)
+}
+
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
@@ -264,14 +284,43 @@ mod tests {
     }
 
     #[test]
-    fn defaults_publish_the_test_source_to_a_local_dev_relay() {
+    fn relay_urls_that_can_never_connect_are_usage_errors() {
+        for good in [
+            "https://relay.example.com/",
+            "http://localhost:4443/anon",
+            "moqt://relay.example.com:443/",
+            "moql://127.0.0.1:4443/",
+        ] {
+            let args = Args::try_parse_from(["publisher", "--url", good]).unwrap();
+            assert_eq!(args.url.as_str(), good);
+        }
+        for bad in [
+            "ftp://nope",
+            "ws://relay/",
+            "relay.example.com",
+            "file:///tmp/x",
+        ] {
+            let err = Args::try_parse_from(["publisher", "--url", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let err = Args::try_parse_from(["publisher", "--url", "ftp://nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be https://") && err.contains("not ftp://"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_share_the_screen_with_a_local_dev_relay() {
         let args = Args::try_parse_from(["publisher"]).expect("defaults parse");
         assert_eq!(args.name, "screen");
         assert_eq!(args.url.as_str(), "http://localhost:4443/anon");
         assert_eq!(args.token_file, None);
         assert_eq!(
             (args.source, args.size, args.fps, args.renditions),
-            (Source::Test, (1280, 720), 60, 2)
+            (Source::Screen, (1280, 720), 60, 2)
         );
     }
 

@@ -282,8 +282,11 @@ fn input(args: &Args) -> anyhow::Result<ffmpeg_args::Input> {
             let display = args
                 .display
                 .clone()
-                .or_else(|| std::env::var("DISPLAY").ok())
-                .unwrap_or_else(|| ":0".into());
+                .or_else(|| std::env::var("DISPLAY").ok().filter(|d| !d.is_empty()))
+                .context(
+                    "no screen to capture: DISPLAY is not set (no X11 session here); \
+                     name one with --display :N, or publish the test pattern with --source test",
+                )?;
             Ok(Input::X11 { display })
         }
         Source::Screen => anyhow::bail!(
