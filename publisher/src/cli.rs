@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 pub use crate::audio_args::Codec;
+use crate::encoder::VideoCodec;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -12,6 +13,7 @@ pub use crate::audio_args::Codec;
     after_help = "Examples:\n  \
         publisher --name screen                        # this desktop to a local dev relay\n  \
         publisher --name screen --source test          # the 720p60 test pattern instead\n  \
+        publisher --name screen --monitor 1 --codec hevc   # Windows: second monitor, HEVC on the GPU\n  \
         PUBLISHER_TOKEN=$(cat publish.jwt) publisher --name screen --url https://relay.example.com/\n  \
         publisher --name screen --url http://desk.lan:4443/ --token-file publish.jwt\n  \
         publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
@@ -59,9 +61,25 @@ pub struct Args {
     #[arg(long)]
     pub pixel_clock: bool,
 
-    /// X11 display to capture with `--source screen` (defaults to $DISPLAY, then `:0`).
+    /// X11 display to capture with `--source screen` on Linux (defaults to $DISPLAY).
     #[arg(long, value_name = "DISPLAY")]
     pub display: Option<String>,
+
+    /// The monitor to capture with `--source screen` on Windows (Desktop Duplication output
+    /// index) and macOS (`Capture screen N`): 0 is the first. The GDI fallback captures the
+    /// whole desktop.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub monitor: u32,
+
+    /// Leave the mouse pointer out of the screen capture.
+    #[arg(long)]
+    pub no_cursor: bool,
+
+    /// Video codec: `h264` (every browser), or `hevc`/`av1` from a hardware encoder (Windows:
+    /// Intel QSV, NVIDIA NVENC, AMD AMF; macOS: VideoToolbox, HEVC only), falling back to H.264
+    /// when none opens. Viewers whose browser cannot decode it say so.
+    #[arg(long, value_enum, default_value_t = VideoCodec::H264, value_name = "CODEC")]
+    pub codec: VideoCodec,
 
     /// Output size, WIDTHxHEIGHT (the screen is scaled to fit, aspect kept).
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
