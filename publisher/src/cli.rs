@@ -23,7 +23,9 @@ use crate::encoder::VideoCodec;
         Audio: the test source beeps (1 kHz, 100 ms) in sync with a white flash in the\n\
         bottom-right corner at every whole second; `screen` captures the default audio\n\
         device (Linux: PulseAudio/PipeWire `default`; a sink's `.monitor` source is what\n\
-        the desktop plays); files and URLs publish their own first audio stream.\n\n\
+        the desktop plays; Windows and macOS: a loopback device that carries what the\n\
+        desktop plays — a virtual cable such as \"CABLE Output\", \"Stereo Mix\", BlackHole —\n\
+        or no sound when there is none); files and URLs publish their own first audio stream.\n\n\
         An http:// relay URL means a development relay: its self-signed certificate\n\
         fingerprint is fetched from the same host and port and pinned.\n\n\
         Publish token: a relay that refuses anonymous publishing wants a JWT. Give it with\n\

@@ -15,6 +15,7 @@ mod av_sync;
 mod backoff;
 mod broadcast;
 mod cli;
+mod devices;
 mod encoder;
 mod ffmpeg;
 mod ffmpeg_args;
@@ -41,7 +42,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use crate::audio_args::Source as AudioSource;
+use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::Args;
 use crate::ladder::Light;
@@ -69,8 +70,13 @@ async fn main() {
 async fn run(args: Args, host: Host) -> anyhow::Result<()> {
     if args.list_devices {
         return match audio::list_devices(&args.ffmpeg, host.platform) {
-            Ok(list) => {
+            Ok(list) if host.platform == Platform::Linux => {
                 println!("{list}");
+                Ok(())
+            }
+            Ok(list) => {
+                let names = devices::audio_devices(host.platform, &list);
+                println!("{}", devices::listing(host.platform, &names));
                 Ok(())
             }
             Err(err) => Err(anyhow::anyhow!("cannot list the audio devices: {err}")),
@@ -85,11 +91,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
         true => Vec::new(),
         false => plan::video(&args, &host).map_err(anyhow::Error::msg)?,
     };
-    let audio_plan = plan::audio(
-        &args,
-        host.platform,
-        Some(host.platform.default_device().to_string()),
-    );
+    let audio_plan = plan::audio(&args, host.platform, desktop_sound(&args, host.platform));
     let audio_settings = audio_args::Audio {
         codec: args.audio_codec,
         bitrate_kbps: args
@@ -249,4 +251,30 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
     session.abort();
     broadcast.close();
     result
+}
+
+/// The device carrying what the desktop plays (see [`devices`]), looked up only when the screen's
+/// sound is wanted from the platform's default; with none, says so and how to name one.
+fn desktop_sound(args: &Args, platform: Platform) -> Option<String> {
+    let wanted = args.source == cli::Source::Screen
+        && args.input_format.is_none()
+        && args.audio_device.is_none()
+        && !args.no_audio;
+    if !wanted {
+        return None;
+    }
+    if platform == Platform::Linux {
+        return devices::desktop_sound(platform, &[]);
+    }
+    let listed = audio::list_devices(&args.ffmpeg, platform)
+        .map(|listing| devices::audio_devices(platform, &listing))
+        .unwrap_or_default();
+    let found = devices::desktop_sound(platform, &listed);
+    if found.is_none() {
+        eprintln!(
+            "publisher: no sound: {}",
+            devices::no_desktop_sound(platform)
+        );
+    }
+    found
 }
