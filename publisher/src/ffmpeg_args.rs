@@ -230,20 +230,14 @@ pub fn build(
     encode(
         &mut args,
         MAIN,
-        None,
         (video.gop_frames(), video.bitrate_kbps),
         (video.encoder, gpu),
         "pipe:1",
     );
     if let Some(Second { light, url }) = second {
-        let rate = match (light.source_fps, light.every) {
-            (Some(fps), every) if every > 1 => Some(format!("{fps}/{every}")),
-            _ => None,
-        };
         encode(
             &mut args,
             LIGHT,
-            rate,
             (light.gop_frames, light.bitrate_kbps),
             (video.encoder, gpu),
             url,
@@ -347,22 +341,19 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
 
 /// One output: the pad `label` encoded with the shared low-latency settings (see the module
 /// documentation) of `encoder` (`gpu`: fed GPU frames), `gop` frames per GOP at `bitrate_kbps`,
-/// FLV to `url`, each tag flushed as it is written. `rate` (e.g. `60/2`) is the frame rate to
-/// declare when it is not the source's.
+/// FLV to `url`, each tag flushed as it is written. No output rate is declared (`-r`): ffmpeg 7
+/// and newer refuse `-r` with passthrough timing ("One of -r/-fpsmax was specified together a
+/// non-CFR -vsync/-fps_mode", seen with 9.0), so a decimated rendition's stream says the
+/// source's rate.
 fn encode(
     args: &mut Vec<String>,
     label: &str,
-    rate: Option<String>,
     (gop, bitrate_kbps): (u32, u32),
     (encoder, gpu): (Encoder, bool),
     url: &str,
 ) {
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
     push(&["-map", label, "-fps_mode", "passthrough"]);
-    if let Some(rate) = &rate {
-        // Only the SPS (hence the catalog's framerate) learns it: passthrough keeps the stamps.
-        push(&["-r", rate]);
-    }
     push(&["-enc_time_base:v", "1:1000"]);
     args.extend(encoder.args(gop, bitrate_kbps, gpu));
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
@@ -562,7 +553,6 @@ mod tests {
         // keyframes land on the same source frames.
         for (flag, value) in [
             ("-fps_mode", "passthrough"),
-            ("-r", "60/2"),
             ("-preset", "veryfast"),
             ("-tune", "zerolatency"),
             ("-bf", "0"),
@@ -575,6 +565,10 @@ mod tests {
         ] {
             assert_eq!(value_after(light, flag), value, "{flag} in {light:?}");
         }
+        assert!(
+            !light.contains(&"-r".to_string()),
+            "ffmpeg 7+ refuses -r with passthrough timing: {light:?}"
+        );
         assert_eq!(value_after(&args, "-copyts"), "-map", "-copyts covers both");
 
         // Stamped and signed once, then split: the light rendition is the main picture, smaller,
