@@ -314,7 +314,15 @@ async fn aac_audio_is_mp4a_40_2() -> anyhow::Result<()> {
 async fn no_audio_publishes_no_audio_rendition() -> anyhow::Result<()> {
     let relay = start_relay().await?;
     let url = format!("http://localhost:{}/anon", relay.quic.port());
-    let _publisher = Publisher::start(&["--name", "mute", "--url", &url, "--no-audio"])?;
+    let _publisher = Publisher::start(&[
+        "--name",
+        "mute",
+        "--url",
+        &url,
+        "--source",
+        "test",
+        "--no-audio",
+    ])?;
     let received = receive(&url, "mute", 30).await?;
     assert!(received.catalog.audio.renditions.is_empty());
     // And still none a while later.
