@@ -113,5 +113,17 @@ async fn the_windows_publisher_under_wine_falls_back_to_gdigrab_and_publishes_th
         printed.contains("publisher: no sound: no device here carries what the desktop plays"),
         "{printed}"
     );
+    drop(publisher);
+
+    // The DirectShow listing, read from the real ffmpeg.exe (Wine has no sound devices here).
+    let listed = Command::new("wine")
+        .arg(std::env::var("WINE_PUBLISHER")?)
+        .args(["--list-devices", "--ffmpeg", &std::env::var("WINE_FFMPEG")?])
+        .env("WINEDEBUG", "-all")
+        .stdin(Stdio::null())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success(), "{stdout}");
+    assert_eq!(stdout.trim(), "no audio capture devices found");
     Ok(())
 }
