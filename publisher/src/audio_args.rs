@@ -49,16 +49,6 @@ impl Platform {
         }
     }
 
-    /// The device used when none is named (`--source screen`).
-    pub fn default_device(self) -> &'static str {
-        match self {
-            // The default PulseAudio/PipeWire source (usually the microphone; a sink's
-            // `.monitor` source is what the desktop plays).
-            Platform::Linux => "default",
-            Platform::Windows | Platform::MacOs => "default",
-        }
-    }
-
     /// ffmpeg's arguments (without the program name) that list this platform's audio devices.
     pub fn list_devices_args(self) -> Vec<String> {
         let args: &[&str] = match self {

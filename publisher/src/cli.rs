@@ -5,13 +5,15 @@ use std::path::PathBuf;
 use clap::Parser;
 
 pub use crate::audio_args::Codec;
+use crate::encoder::VideoCodec;
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Capture a screen (or a synthetic test source) and publish it live to a MoQ relay",
     after_help = "Examples:\n  \
-        publisher --name screen --source test          # 720p60 test pattern to a local dev relay\n  \
-        publisher --name screen --source screen        # this X11 desktop ($DISPLAY)\n  \
+        publisher --name screen                        # this desktop to a local dev relay\n  \
+        publisher --name screen --source test          # the 720p60 test pattern instead\n  \
+        publisher --name screen --monitor 1 --codec hevc   # Windows: second monitor, HEVC on the GPU\n  \
         PUBLISHER_TOKEN=$(cat publish.jwt) publisher --name screen --url https://relay.example.com/\n  \
         publisher --name screen --url http://desk.lan:4443/ --token-file publish.jwt\n  \
         publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
@@ -21,7 +23,9 @@ pub use crate::audio_args::Codec;
         Audio: the test source beeps (1 kHz, 100 ms) in sync with a white flash in the\n\
         bottom-right corner at every whole second; `screen` captures the default audio\n\
         device (Linux: PulseAudio/PipeWire `default`; a sink's `.monitor` source is what\n\
-        the desktop plays); files and URLs publish their own first audio stream.\n\n\
+        the desktop plays; Windows and macOS: a loopback device that carries what the\n\
+        desktop plays — a virtual cable such as \"CABLE Output\", \"Stereo Mix\", BlackHole —\n\
+        or no sound when there is none); files and URLs publish their own first audio stream.\n\n\
         An http:// relay URL means a development relay: its self-signed certificate\n\
         fingerprint is fetched from the same host and port and pinned.\n\n\
         Publish token: a relay that refuses anonymous publishing wants a JWT. Give it with\n\
@@ -36,7 +40,7 @@ pub struct Args {
 
     /// Relay URL (the path is the relay's auth scope). A `?jwt=` token here works but is visible
     /// to other users in `ps`: prefer --token-file or PUBLISHER_TOKEN.
-    #[arg(long, default_value = "http://localhost:4443/anon")]
+    #[arg(long, default_value = "http://localhost:4443/anon", value_parser = parse_relay_url)]
     pub url: url::Url,
 
     /// Read the relay's publish token (a JWT) from FILE; it is sent as the URL's `jwt`
@@ -45,9 +49,9 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
 
-    /// What to publish: `test` (synthetic pattern), `screen` (this desktop), a media file (looped
+    /// What to publish: `screen` (this desktop), `test` (synthetic pattern), a media file (looped
     /// in real time), a stream URL (rtsp://, srt://, http://…), or `lavfi:GRAPH`.
-    #[arg(long, default_value = "test", value_parser = parse_source)]
+    #[arg(long, default_value = "screen", value_parser = parse_source)]
     pub source: Source,
 
     /// Read `--source` with this ffmpeg demuxer, e.g. `v4l2` for a camera at /dev/video0.
@@ -59,9 +63,25 @@ pub struct Args {
     #[arg(long)]
     pub pixel_clock: bool,
 
-    /// X11 display to capture with `--source screen` (defaults to $DISPLAY, then `:0`).
+    /// X11 display to capture with `--source screen` on Linux (defaults to $DISPLAY).
     #[arg(long, value_name = "DISPLAY")]
     pub display: Option<String>,
+
+    /// The monitor to capture with `--source screen` on Windows (Desktop Duplication output
+    /// index) and macOS (`Capture screen N`): 0 is the first. The GDI fallback captures the
+    /// whole desktop.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub monitor: u32,
+
+    /// Leave the mouse pointer out of the screen capture.
+    #[arg(long)]
+    pub no_cursor: bool,
+
+    /// Video codec: `h264` (every browser), or `hevc`/`av1` from a hardware encoder (Windows:
+    /// Intel QSV, NVIDIA NVENC, AMD AMF; macOS: VideoToolbox, HEVC only), falling back to H.264
+    /// when none opens. Viewers whose browser cannot decode it say so.
+    #[arg(long, value_enum, default_value_t = VideoCodec::H264, value_name = "CODEC")]
+    pub codec: VideoCodec,
 
     /// Output size, WIDTHxHEIGHT (the screen is scaled to fit, aspect kept).
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
@@ -156,6 +176,26 @@ fn parse_source(text: &str) -> Result<Source, String> {
             }
         },
     })
+}
+
+/// The relay URL schemes the publisher can dial: `https` (WebTransport), `http` (a development
+/// relay: WebTransport after fetching and pinning its certificate fingerprint), `moqt`/`moql`
+/// (raw QUIC). Anything else can never connect, so it is a usage error rather than a retry.
+pub const RELAY_SCHEMES: [&str; 4] = ["https", "http", "moqt", "moql"];
+
+fn parse_relay_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|err| format!("{text:?} is not a URL: {err}"))?;
+    if !RELAY_SCHEMES.contains(&url.scheme()) {
+        return Err(format!(
+            "the relay URL's scheme must be https://, http:// (a development relay), moqt:// or \
+             moql://, not {}://",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{text:?} names no relay host"));
+    }
+    Ok(url)
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
@@ -264,14 +304,43 @@ mod tests {
     }
 
     #[test]
-    fn defaults_publish_the_test_source_to_a_local_dev_relay() {
+    fn relay_urls_that_can_never_connect_are_usage_errors() {
+        for good in [
+            "https://relay.example.com/",
+            "http://localhost:4443/anon",
+            "moqt://relay.example.com:443/",
+            "moql://127.0.0.1:4443/",
+        ] {
+            let args = Args::try_parse_from(["publisher", "--url", good]).unwrap();
+            assert_eq!(args.url.as_str(), good);
+        }
+        for bad in [
+            "ftp://nope",
+            "ws://relay/",
+            "relay.example.com",
+            "file:///tmp/x",
+        ] {
+            let err = Args::try_parse_from(["publisher", "--url", bad]).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}");
+        }
+        let err = Args::try_parse_from(["publisher", "--url", "ftp://nope"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be https://") && err.contains("not ftp://"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn defaults_share_the_screen_with_a_local_dev_relay() {
         let args = Args::try_parse_from(["publisher"]).expect("defaults parse");
         assert_eq!(args.name, "screen");
         assert_eq!(args.url.as_str(), "http://localhost:4443/anon");
         assert_eq!(args.token_file, None);
         assert_eq!(
             (args.source, args.size, args.fps, args.renditions),
-            (Source::Test, (1280, 720), 60, 2)
+            (Source::Screen, (1280, 720), 60, 2)
         );
     }
 

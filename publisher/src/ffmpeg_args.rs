@@ -14,10 +14,14 @@
 //!   and scaled down, encoded alike and written as a second FLV output to a loopback socket
 //!   ([`crate::loopback`]) with the same per-packet flushing. Both renditions' frames therefore
 //!   carry identical capture times, and their keyframes fall on the same source frames.
+//! - **The encoder is a setting** ([`crate::encoder`]): libx264 above, or a hardware encoder with
+//!   the same choices. Windows' `ddagrab` captures into GPU memory; with an encoder that takes
+//!   such frames (and no pixel clock to draw on the CPU) they stay there, scaled on the GPU.
 
 use std::fmt::Write;
 use std::path::PathBuf;
 
+use crate::encoder::Encoder;
 use crate::ladder::Light;
 use crate::{av_sync, pixel_clock};
 
@@ -28,7 +32,15 @@ pub enum Input {
     /// clock.
     Test,
     /// The X11 display named here (e.g. `:0`), captured with x11grab.
-    X11 { display: String },
+    X11 { display: String, cursor: bool },
+    /// Windows Desktop Duplication (`ddagrab`) of monitor `monitor` (0 = the first), into GPU
+    /// (D3D11) memory.
+    Ddagrab { monitor: u32, cursor: bool },
+    /// Windows GDI capture of the whole desktop (`gdigrab`): slower, but works where Desktop
+    /// Duplication does not (remote sessions, some virtual machines, Wine).
+    Gdigrab { cursor: bool },
+    /// macOS screen `screen` (0 = the first) through AVFoundation.
+    AvFoundation { screen: u32, cursor: bool },
     /// A media file, looped and paced in real time (restreaming a recording).
     File(PathBuf),
     /// A network stream (RTSP, SRT, HTTP, …), paced by its sender.
@@ -49,6 +61,7 @@ pub struct Video {
     pub gop_seconds: u32,
     /// Draw the pixel clock (always on for the test source).
     pub pixel_clock: bool,
+    pub encoder: Encoder,
 }
 
 impl Default for Video {
@@ -60,6 +73,7 @@ impl Default for Video {
             bitrate_kbps: 4500,
             gop_seconds: 2,
             pixel_clock: false,
+            encoder: Encoder::Libx264,
         }
     }
 }
@@ -74,8 +88,54 @@ impl Video {
 impl Input {
     /// Whether the source delivers `Video::fps` frames a second (otherwise it has its own rate).
     pub fn runs_at_requested_rate(&self) -> bool {
-        matches!(self, Input::Test | Input::X11 { .. })
+        matches!(
+            self,
+            Input::Test
+                | Input::X11 { .. }
+                | Input::Ddagrab { .. }
+                | Input::Gdigrab { .. }
+                | Input::AvFoundation { .. }
+        )
     }
+
+    /// Whether ffmpeg reads this as a screen capture (as opposed to a file, stream or pattern).
+    pub fn is_screen(&self) -> bool {
+        matches!(
+            self,
+            Input::X11 { .. }
+                | Input::Ddagrab { .. }
+                | Input::Gdigrab { .. }
+                | Input::AvFoundation { .. }
+        )
+    }
+
+    /// How people call this capture (the startup and status lines).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Input::Test => "test pattern",
+            Input::X11 { .. } => "x11grab",
+            Input::Ddagrab { .. } => "ddagrab",
+            Input::Gdigrab { .. } => "gdigrab",
+            Input::AvFoundation { .. } => "avfoundation",
+            Input::File(_) => "file",
+            Input::Url(_) => "stream",
+            Input::Lavfi(_) => "lavfi",
+            Input::Device { .. } => "device",
+        }
+    }
+}
+
+/// The filter that brings frames to `video.encoder`'s device when they can stay in GPU memory
+/// (`ddagrab` into an encoder that takes D3D11 frames, with nothing to draw on the CPU).
+fn gpu_upload(input: &Input, video: &Video) -> Option<&'static str> {
+    match input {
+        Input::Ddagrab { .. } if !video.pixel_clock => video.encoder.gpu_upload(),
+        _ => None,
+    }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "1" } else { "0" }
 }
 
 /// The lighter second rendition (see [`crate::ladder`]) and where ffmpeg writes its FLV.
@@ -106,7 +166,7 @@ pub fn build(
             // `-re` paces the generator to real time, like a capture device.
             push(&["-re", "-f", "lavfi", "-i", &source]);
         }
-        Input::X11 { display } => {
+        Input::X11 { display, cursor } => {
             let fps = video.fps.to_string();
             push(&[
                 "-f",
@@ -114,9 +174,46 @@ pub fn build(
                 "-framerate",
                 &fps,
                 "-draw_mouse",
-                "1",
+                on_off(*cursor),
                 "-i",
                 display,
+            ]);
+        }
+        Input::Ddagrab { monitor, cursor } => {
+            // A lavfi source filter; it repeats the last frame when the screen is still, so
+            // frames keep coming at the rate asked.
+            let source = format!(
+                "ddagrab=output_idx={monitor}:framerate={}:draw_mouse={}",
+                video.fps,
+                on_off(*cursor)
+            );
+            push(&["-f", "lavfi", "-i", &source]);
+        }
+        Input::Gdigrab { cursor } => {
+            let fps = video.fps.to_string();
+            push(&[
+                "-f",
+                "gdigrab",
+                "-framerate",
+                &fps,
+                "-draw_mouse",
+                on_off(*cursor),
+                "-i",
+                "desktop",
+            ]);
+        }
+        Input::AvFoundation { screen, cursor } => {
+            let fps = video.fps.to_string();
+            let device = format!("Capture screen {screen}:none");
+            push(&[
+                "-f",
+                "avfoundation",
+                "-capture_cursor",
+                on_off(*cursor),
+                "-framerate",
+                &fps,
+                "-i",
+                &device,
             ]);
         }
         Input::File(path) => {
@@ -129,30 +226,38 @@ pub fn build(
     }
     let graph = graph(input, video, second.map(|s| &s.light), base_unix_micros);
     push(&["-filter_complex", &graph, "-copyts"]);
+    let gpu = gpu_upload(input, video).is_some();
     encode(
         &mut args,
         MAIN,
-        None,
-        video.gop_frames(),
-        video.bitrate_kbps,
+        (video.gop_frames(), video.bitrate_kbps),
+        (video.encoder, gpu),
         "pipe:1",
     );
     if let Some(Second { light, url }) = second {
-        let rate = match (light.source_fps, light.every) {
-            (Some(fps), every) if every > 1 => Some(format!("{fps}/{every}")),
-            _ => None,
-        };
         encode(
             &mut args,
             LIGHT,
-            rate,
-            light.gop_frames,
-            light.bitrate_kbps,
+            (light.gop_frames, light.bitrate_kbps),
+            (video.encoder, gpu),
             url,
         );
     }
     args
 }
+
+/// The arguments that try `input` into `video`'s encoder for a few frames, the way [`build`]
+/// runs them (main rendition only, FLV to stdout): whether it starts tells whether this
+/// capture and encoder work on this machine.
+pub fn probe(input: &Input, video: &Video) -> Vec<String> {
+    let mut args = build(input, video, None, 0);
+    let url = args.pop().unwrap_or_default();
+    args.extend(["-frames:v".into(), PROBE_FRAMES.to_string(), url]);
+    args
+}
+
+/// Frames a probe encodes: the first ones out of the encoder prove it opened and runs.
+pub const PROBE_FRAMES: u32 = 3;
 
 /// The filter graph's output pads.
 const MAIN: &str = "[main]";
@@ -164,7 +269,12 @@ const LIGHT: &str = "[light]";
 /// flash exactly where the main rendition has them.
 fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: u64) -> String {
     let mut graph = String::from("[0:v]");
-    if *input != Input::Test {
+    let upload = gpu_upload(input, video);
+    if upload.is_none() && matches!(input, Input::Ddagrab { .. }) {
+        // Out of GPU memory, for the CPU filters and encoder.
+        graph.push_str("hwdownload,format=bgra,");
+    }
+    if *input != Input::Test && upload.is_none() {
         // Other sources come in any size: fit into the requested frame (even dimensions for 4:2:0).
         let _ = write!(
             graph,
@@ -190,6 +300,14 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
              :fontcolor=white:box=1:boxcolor=black@0.6:boxborderw=8",
         );
     }
+    if let Some(upload) = upload {
+        if !upload.is_empty() {
+            graph.push(',');
+            graph.push_str(upload);
+        }
+        graph.push(',');
+        graph.push_str(&video.encoder.gpu_scale(video.width, video.height));
+    }
     let Some(light) = light else {
         graph.push_str(MAIN);
         return graph;
@@ -201,60 +319,45 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
     // ffmpeg 5.1 runs the whole graph before it encodes the main frame, so this scale delays the
     // main rendition: `area` (a box filter, right for halving) takes 0.4 ms a 720p frame here,
     // the default bicubic 0.9 ms.
-    let _ = write!(
-        graph,
-        "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=area{LIGHT}",
-        w = light.width,
-        h = light.height
-    );
+    match upload {
+        Some(_) => {
+            let _ = write!(
+                graph,
+                "{}{LIGHT}",
+                video.encoder.gpu_scale(light.width, light.height)
+            );
+        }
+        None => {
+            let _ = write!(
+                graph,
+                "scale={w}:{h}:force_original_aspect_ratio=decrease:force_divisible_by=2:flags=area{LIGHT}",
+                w = light.width,
+                h = light.height
+            );
+        }
+    }
     graph
 }
 
 /// One output: the pad `label` encoded with the shared low-latency settings (see the module
-/// documentation), `gop` frames per GOP, FLV to `url`, each tag flushed as it is written.
-/// `rate` (e.g. `60/2`) is the frame rate to declare when it is not the source's.
+/// documentation) of `encoder` (`gpu`: fed GPU frames), `gop` frames per GOP at `bitrate_kbps`,
+/// FLV to `url`, each tag flushed as it is written. No output rate is declared (`-r`): ffmpeg 7
+/// and newer refuse `-r` with passthrough timing ("One of -r/-fpsmax was specified together a
+/// non-CFR -vsync/-fps_mode", seen with 9.0), so a decimated rendition's stream says the
+/// source's rate.
 fn encode(
     args: &mut Vec<String>,
     label: &str,
-    rate: Option<String>,
-    gop: u32,
-    bitrate_kbps: u32,
+    (gop, bitrate_kbps): (u32, u32),
+    (encoder, gpu): (Encoder, bool),
     url: &str,
 ) {
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
     push(&["-map", label, "-fps_mode", "passthrough"]);
-    if let Some(rate) = &rate {
-        // Only the SPS (hence the catalog's framerate) learns it: passthrough keeps the stamps.
-        push(&["-r", rate]);
-    }
-    let gop = gop.to_string();
-    let bitrate = format!("{bitrate_kbps}k");
-    let bufsize = format!("{}k", bitrate_kbps / 2);
+    push(&["-enc_time_base:v", "1:1000"]);
+    args.extend(encoder.args(gop, bitrate_kbps, gpu));
+    let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
     push(&[
-        "-enc_time_base:v",
-        "1:1000",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "veryfast",
-        "-tune",
-        "zerolatency",
-        "-bf",
-        "0",
-        "-g",
-        &gop,
-        "-keyint_min",
-        &gop,
-        "-sc_threshold",
-        "0",
-        "-b:v",
-        &bitrate,
-        "-maxrate",
-        &bitrate,
-        "-bufsize",
-        &bufsize,
-        "-pix_fmt",
-        "yuv420p",
         "-f",
         "flv",
         "-flvflags",
@@ -278,6 +381,7 @@ pub fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::encoder::VideoCodec;
 
     fn one(input: &Input, video: &Video, base: u64) -> Vec<String> {
         build(input, video, None, base)
@@ -356,6 +460,7 @@ mod tests {
     fn screen_capture_grabs_the_display_and_scales_to_even_size() {
         let input = Input::X11 {
             display: ":99".into(),
+            cursor: true,
         };
         let args = one(&input, &Video::default(), 1);
         assert_eq!(value_after(&args, "-f"), "x11grab");
@@ -383,6 +488,7 @@ mod tests {
         let screen = one(
             &Input::X11 {
                 display: ":0".into(),
+                cursor: true,
             },
             &video,
             7,
@@ -447,7 +553,6 @@ mod tests {
         // keyframes land on the same source frames.
         for (flag, value) in [
             ("-fps_mode", "passthrough"),
-            ("-r", "60/2"),
             ("-preset", "veryfast"),
             ("-tune", "zerolatency"),
             ("-bf", "0"),
@@ -460,6 +565,10 @@ mod tests {
         ] {
             assert_eq!(value_after(light, flag), value, "{flag} in {light:?}");
         }
+        assert!(
+            !light.contains(&"-r".to_string()),
+            "ffmpeg 7+ refuses -r with passthrough timing: {light:?}"
+        );
         assert_eq!(value_after(&args, "-copyts"), "-map", "-copyts covers both");
 
         // Stamped and signed once, then split: the light rendition is the main picture, smaller,
@@ -488,5 +597,109 @@ mod tests {
         let light = output(&args, "[light]");
         assert!(!light.contains(&"-r".to_string()), "{light:?}");
         assert_eq!(value_after(light, "-g"), "120");
+    }
+
+    fn with(encoder: Encoder) -> Video {
+        Video {
+            encoder,
+            ..Video::default()
+        }
+    }
+
+    const DDA: Input = Input::Ddagrab {
+        monitor: 1,
+        cursor: false,
+    };
+
+    #[test]
+    fn ddagrab_frames_stay_on_the_gpu_into_qsv_scaled_there() {
+        let args = two(&DDA, &with(Encoder::Qsv(VideoCodec::Hevc)), 7);
+        assert_eq!(value_after(&args, "-f"), "lavfi");
+        assert_eq!(
+            value_after(&args, "-i"),
+            "ddagrab=output_idx=1:framerate=60:draw_mouse=0"
+        );
+        let graph = value_after(&args, "-filter_complex");
+        assert_eq!(
+            graph,
+            "[0:v]settb=AVTB,setpts=RTCTIME-7,hwmap=derive_device=qsv,format=qsv,\
+             scale_qsv=w=1280:h=720:format=nv12,split[main][light_in];\
+             [light_in]select=not(mod(n\\,2)),scale_qsv=w=640:h=360:format=nv12[light]"
+        );
+        for label in ["[main]", "[light]"] {
+            let out = output(&args, label);
+            assert_eq!(value_after(out, "-c:v"), "hevc_qsv");
+            assert!(
+                !out.contains(&"-pix_fmt".to_string()),
+                "GPU frames: {out:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nvenc_and_amf_take_d3d11_frames_as_they_are() {
+        let args = one(&DDA, &with(Encoder::Nvenc(VideoCodec::H264)), 7);
+        assert_eq!(
+            value_after(&args, "-filter_complex"),
+            "[0:v]settb=AVTB,setpts=RTCTIME-7,scale_d3d11=width=1280:height=720[main]"
+        );
+        assert_eq!(value_after(&args, "-c:v"), "h264_nvenc");
+    }
+
+    #[test]
+    fn ddagrab_into_libx264_or_with_the_pixel_clock_downloads_the_frames_first() {
+        let args = one(&DDA, &with(Encoder::Libx264), 7);
+        let graph = value_after(&args, "-filter_complex");
+        assert!(
+            graph.starts_with("[0:v]hwdownload,format=bgra,scale=1280:720:"),
+            "{graph}"
+        );
+        assert_eq!(value_after(&args, "-pix_fmt"), "yuv420p");
+        let clocked = Video {
+            pixel_clock: true,
+            ..with(Encoder::Qsv(VideoCodec::H264))
+        };
+        let args = one(&DDA, &clocked, 7);
+        let graph = value_after(&args, "-filter_complex");
+        assert!(graph.starts_with("[0:v]hwdownload,format=bgra,"), "{graph}");
+        assert!(graph.contains(&pixel_clock::filter(7)), "{graph}");
+        assert!(!graph.contains("hwmap"), "{graph}");
+        assert_eq!(value_after(&args, "-pix_fmt"), "nv12");
+    }
+
+    #[test]
+    fn gdigrab_and_avfoundation_capture_the_screen_at_the_requested_rate() {
+        let gdi = one(&Input::Gdigrab { cursor: true }, &Video::default(), 1).join(" ");
+        assert!(
+            gdi.contains("-f gdigrab -framerate 60 -draw_mouse 1 -i desktop"),
+            "{gdi}"
+        );
+        let mac = one(
+            &Input::AvFoundation {
+                screen: 0,
+                cursor: false,
+            },
+            &with(Encoder::VideoToolbox(VideoCodec::H264)),
+            1,
+        );
+        assert!(
+            mac.join(" ").contains(
+                "-f avfoundation -capture_cursor 0 -framerate 60 -i Capture screen 0:none"
+            ),
+            "{mac:?}"
+        );
+        assert_eq!(value_after(&mac, "-c:v"), "h264_videotoolbox");
+        for input in [DDA, Input::Gdigrab { cursor: true }] {
+            assert!(input.is_screen() && input.runs_at_requested_rate());
+        }
+    }
+
+    #[test]
+    fn a_probe_encodes_a_few_frames_of_the_main_rendition_only() {
+        let args = probe(&DDA, &with(Encoder::Amf(VideoCodec::Av1)));
+        let tail: Vec<&str> = args[args.len() - 3..].iter().map(String::as_str).collect();
+        assert_eq!(tail, ["-frames:v", "3", "pipe:1"]);
+        assert_eq!(all_after(&args, "-map"), ["[main]"]);
+        assert_eq!(value_after(&args, "-c:v"), "av1_amf");
     }
 }

@@ -17,6 +17,13 @@ const TAG_HEADER_LEN: usize = 11;
 const TAG_VIDEO: u8 = 9;
 /// AVC packet type 1 is a coded frame (0 is the sequence header, 2 the end of sequence).
 const AVC_NALU: u8 = 1;
+/// The first body byte's high bit marks an enhanced-RTMP video tag (HEVC, AV1, VP9 from ffmpeg
+/// 6.1+): frame type in bits 4–6, packet type in the low nibble, then a FourCC.
+const ENHANCED: u8 = 0x80;
+/// Enhanced packet types that carry a coded frame: CodedFrames (with a composition time, HEVC)
+/// and CodedFramesX (without).
+const CODED_FRAMES: u8 = 1;
+const CODED_FRAMES_X: u8 = 3;
 
 /// Walks FLV tag headers across arbitrarily split input.
 #[derive(Debug, Default)]
@@ -54,11 +61,20 @@ impl Scanner {
             let head = &self.pending;
             let body_len = u32::from_be_bytes([0, head[1], head[2], head[3]]) as usize;
             let timestamp_ms = u32::from_be_bytes([head[7] & 0x7f, head[4], head[5], head[6]]);
-            if head[0] == TAG_VIDEO && head[TAG_HEADER_LEN + 1] == AVC_NALU {
+            let flags = head[TAG_HEADER_LEN];
+            let (coded, keyframe) = match flags & ENHANCED {
+                0 => (head[TAG_HEADER_LEN + 1] == AVC_NALU, flags >> 4 == 1),
+                // A coded enhanced frame holds at least the flags and its FourCC.
+                _ => (
+                    body_len > 5 && matches!(flags & 0x0f, CODED_FRAMES | CODED_FRAMES_X),
+                    (flags >> 4) & 0x07 == 1,
+                ),
+            };
+            if head[0] == TAG_VIDEO && coded {
                 on_video(VideoTag {
                     timestamp_ms,
                     bytes: body_len,
-                    keyframe: head[TAG_HEADER_LEN] >> 4 == 1,
+                    keyframe,
                 });
             }
             // The rest of the body (we took two bytes of it) and the trailing PreviousTagSize.
@@ -122,6 +138,21 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn enhanced_hevc_and_av1_tags_are_frames_too() {
+        let mut data = b"FLV\x01\x01\x00\x00\x00\x09\x00\x00\x00\x00".to_vec();
+        data.extend(tag(9, 0, b"\x90hvc1\x01")); // sequence start (packet type 0)
+        data.extend(tag(9, 10, b"\x91hvc1\x00\x00\x00\xAA")); // key, CodedFrames
+        data.extend(tag(9, 27, b"\xA3hvc1\xBB")); // inter, CodedFramesX
+        data.extend(tag(9, 43, b"\x93av01\xCC")); // key AV1, CodedFramesX
+        data.extend(tag(9, 60, b"\xA2hvc1")); // sequence end
+        let seen: Vec<(u32, bool)> = scan_in_chunks(&data, 3)
+            .iter()
+            .map(|tag| (tag.timestamp_ms, tag.keyframe))
+            .collect();
+        assert_eq!(seen, [(10, true), (27, false), (43, true)]);
     }
 
     #[test]

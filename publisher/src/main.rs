@@ -15,6 +15,8 @@ mod av_sync;
 mod backoff;
 mod broadcast;
 mod cli;
+mod devices;
+mod encoder;
 mod ffmpeg;
 mod ffmpeg_args;
 mod flv_runs;
@@ -22,6 +24,8 @@ mod flv_tags;
 mod ladder;
 mod loopback;
 mod pixel_clock;
+mod plan;
+mod probe;
 mod relay_log;
 mod session;
 mod status;
@@ -39,8 +43,9 @@ use clap::Parser;
 
 use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
-use crate::cli::{Args, Source};
+use crate::cli::Args;
 use crate::ladder::Light;
+use crate::plan::Host;
 use crate::status::{AudioMeter, AudioState, LightReport, State, VideoState};
 
 #[tokio::main]
@@ -55,17 +60,22 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(err) = run(Args::parse()).await {
+    if let Err(err) = run(Args::parse(), Host::current()).await {
         eprintln!("publisher: error: {err:#}");
         std::process::exit(1);
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: Args, host: Host) -> anyhow::Result<()> {
     if args.list_devices {
-        return match audio::list_devices(&args.ffmpeg, Platform::current()) {
-            Ok(list) => {
+        return match audio::list_devices(&args.ffmpeg, host.platform) {
+            Ok(list) if host.platform == Platform::Linux => {
                 println!("{list}");
+                Ok(())
+            }
+            Ok(list) => {
+                let names = devices::audio_devices(host.platform, &list);
+                println!("{}", devices::listing(host.platform, &names));
                 Ok(())
             }
             Err(err) => Err(anyhow::anyhow!("cannot list the audio devices: {err}")),
@@ -76,8 +86,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(warning) = warning {
         eprintln!("publisher: warning: {warning}");
     }
-    let input = input(&args)?;
-    let audio_plan = audio_plan(&args);
+    let candidates = match args.no_video {
+        true => Vec::new(),
+        false => plan::video(&args, &host).map_err(anyhow::Error::msg)?,
+    };
+    let audio_plan = plan::audio(&args, host.platform, desktop_sound(&args, host.platform));
     let audio_settings = audio_args::Audio {
         codec: args.audio_codec,
         bitrate_kbps: args
@@ -92,6 +105,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         bitrate_kbps: args.bitrate,
         pixel_clock: args.pixel_clock,
         ..Default::default()
+    };
+    let chosen = match candidates.first() {
+        None => None,
+        Some(only) if !plan::needs_probe(&candidates) => Some(only.clone()),
+        Some(_) => Some(probe::choose(&args.ffmpeg, candidates, &video)?),
+    };
+    let video = ffmpeg_args::Video {
+        encoder: chosen.as_ref().map(|c| c.encoder).unwrap_or_default(),
+        ..video
     };
     let _ = moq_tokio::crypto::install_default();
 
@@ -112,19 +134,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
             }
         ),
     };
-    let light = (args.renditions > 1 && !args.no_video)
-        .then(|| Light::of(&video, input.runs_at_requested_rate()));
-    let picture = match args.no_video {
-        true => "no video".to_string(),
-        false => format!(
-            "{}x{} {} fps, {} kb/s H.264{}",
+    let light = chosen
+        .as_ref()
+        .filter(|_| args.renditions > 1)
+        .map(|chosen| Light::of(&video, chosen.input.runs_at_requested_rate()));
+    let picture = match &chosen {
+        None => "no video".to_string(),
+        Some(chosen) => format!(
+            "{}x{} {} fps, {} kb/s {}{}, {chosen}",
             video.width,
             video.height,
             video.fps,
             video.bitrate_kbps,
+            video.encoder.codec().label(),
             light.map(|light| format!(" + {light}")).unwrap_or_default()
         ),
     };
+    let capture = chosen
+        .as_ref()
+        .map(|c| format!("  [{c}]"))
+        .unwrap_or_default();
     eprintln!(
         "publisher: publishing {:?} ({picture}; {sound}) to {}",
         args.name,
@@ -154,12 +183,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     let meters = video::Meters::default();
-    let video = match args.no_video {
-        true => None,
-        false => Some(video::start(
+    let video = match chosen {
+        None => None,
+        Some(chosen) => Some(video::start(
             video::Plan {
                 program: args.ffmpeg.clone(),
-                input,
+                input: chosen.input,
                 video,
                 light,
             },
@@ -195,7 +224,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     report = format!("{report}  {video_state}");
                 }
                 let sound = audio_meter.lock().unwrap_or_else(|p| p.into_inner()).report();
-                let report = format!("{report}  {sound}");
+                let report = format!("{report}  {sound}{capture}");
                 if interactive {
                     eprint!("\r\x1b[K{report}");
                 } else if ticks.is_multiple_of(5) {
@@ -223,74 +252,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
     result
 }
 
-/// Where the sound comes from, if anywhere: `--audio-device` for any source; otherwise the test
-/// tone for the test source, the default device for the screen, a file's or stream's own audio,
-/// and nothing for `lavfi:` graphs and `--input-format` devices.
-fn audio_plan(args: &Args) -> Option<audio::Plan> {
-    if args.no_audio {
+/// The device carrying what the desktop plays (see [`devices`]), looked up only when the screen's
+/// sound is wanted from the platform's default; with none, says so and how to name one.
+fn desktop_sound(args: &Args, platform: Platform) -> Option<String> {
+    let wanted = args.source == cli::Source::Screen
+        && args.input_format.is_none()
+        && args.audio_device.is_none()
+        && !args.no_audio;
+    if !wanted {
         return None;
     }
-    let platform = Platform::current();
-    if let Some(name) = &args.audio_device {
-        return Some(audio::Plan {
-            source: AudioSource::Device {
-                platform,
-                name: name.clone(),
-            },
-            required: true,
-        });
+    if platform == Platform::Linux {
+        return devices::desktop_sound(platform, &[]);
     }
-    if args.input_format.is_some() {
-        return None;
+    let listed = audio::list_devices(&args.ffmpeg, platform)
+        .map(|listing| devices::audio_devices(platform, &listing))
+        .unwrap_or_default();
+    let found = devices::desktop_sound(platform, &listed);
+    if found.is_none() {
+        eprintln!(
+            "publisher: no sound: {}",
+            devices::no_desktop_sound(platform)
+        );
     }
-    let source = match &args.source {
-        Source::Test => AudioSource::TestTone,
-        Source::Screen => AudioSource::Device {
-            platform,
-            name: platform.default_device().to_string(),
-        },
-        Source::Path(path) => AudioSource::File(path.clone()),
-        Source::Url(url) => AudioSource::Url(url.clone()),
-        Source::Lavfi(_) => return None,
-    };
-    Some(audio::Plan {
-        source,
-        required: false,
-    })
-}
-
-/// What ffmpeg should capture, or why it can't here.
-fn input(args: &Args) -> anyhow::Result<ffmpeg_args::Input> {
-    use ffmpeg_args::Input;
-    if let Some(format) = &args.input_format {
-        let name = match &args.source {
-            Source::Url(name) | Source::Lavfi(name) => name.clone(),
-            Source::Path(path) => path.to_string_lossy().into_owned(),
-            Source::Test | Source::Screen => {
-                anyhow::bail!("--input-format needs a --source to read")
-            }
-        };
-        return Ok(Input::Device {
-            format: format.clone(),
-            name,
-        });
-    }
-    match &args.source {
-        Source::Test => Ok(Input::Test),
-        Source::Screen if cfg!(target_os = "linux") => {
-            let display = args
-                .display
-                .clone()
-                .or_else(|| std::env::var("DISPLAY").ok())
-                .unwrap_or_else(|| ":0".into());
-            Ok(Input::X11 { display })
-        }
-        Source::Screen => anyhow::bail!(
-            "--source screen supports Linux (X11) so far; Windows and macOS capture are coming. \
-             Use --source test meanwhile"
-        ),
-        Source::Url(url) => Ok(Input::Url(url.clone())),
-        Source::Lavfi(graph) => Ok(Input::Lavfi(graph.clone())),
-        Source::Path(path) => Ok(Input::File(path.clone())),
-    }
+    found
 }

@@ -1,4 +1,5 @@
-//! What a user sees when something is wrong: no ffmpeg, no relay, a source that doesn't exist.
+//! What a user sees when something is wrong: no ffmpeg, no relay, a relay URL that can never
+//! work, a source that doesn't exist, no screen to capture.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,6 +15,8 @@ fn publisher() -> Command {
 fn missing_ffmpeg_says_how_to_get_it() {
     let out = publisher()
         .args([
+            "--source",
+            "test",
             "--ffmpeg",
             "/nonexistent/ffmpeg",
             "--url",
@@ -36,6 +39,8 @@ fn a_missing_audio_device_is_an_error_naming_it_with_the_reason_and_the_devices(
     // can be opened, nor listed).
     let out = publisher()
         .args([
+            "--source",
+            "test",
             "--audio-device",
             "does-not-exist",
             "--url",
@@ -78,6 +83,47 @@ fn unknown_source_is_a_usage_error() {
 }
 
 #[test]
+fn a_relay_url_that_can_never_work_is_a_usage_error_at_once() {
+    let started = Instant::now();
+    let out = publisher()
+        .args(["--source", "test", "--url", "ftp://nope"])
+        .output()
+        .expect("run publisher");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'ftp://nope' for '--url")
+            && stderr.contains("must be https://")
+            && stderr.contains("not ftp://"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("retrying"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30), "not retried");
+}
+
+#[test]
+fn no_screen_to_capture_says_so_and_names_the_test_source() {
+    // The default source is the screen; here there is no X11 session to capture.
+    let out = publisher()
+        .args(["--name", "desk", "--url", "http://127.0.0.1:9/anon"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("run publisher");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("publisher: error: "))
+        .collect();
+    assert_eq!(error.len(), 1, "one error line: {stderr}");
+    assert!(
+        error[0].contains("no screen to capture") && error[0].contains("--source test"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn unreachable_relay_is_retried_with_growing_backoff_and_reported() {
     // Nothing listens on this port: reserve it, then let it go.
     let port = std::net::UdpSocket::bind("127.0.0.1:0")
@@ -87,7 +133,7 @@ fn unreachable_relay_is_retried_with_growing_backoff_and_reported() {
         .port();
     let url = format!("http://127.0.0.1:{port}/anon");
     let mut child = publisher()
-        .args(["--url", &url, "--name", "nowhere"])
+        .args(["--url", &url, "--name", "nowhere", "--source", "test"])
         .stderr(Stdio::piped())
         .spawn()
         .expect("run publisher");

@@ -87,7 +87,15 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_keyfra
 -> anyhow::Result<()> {
     let relay = start_relay().await?;
     let url = format!("http://localhost:{}/anon", relay.quic.port());
-    let _publisher = Publisher::start(&["--name", "ladder", "--url", &url, "--no-audio"])?;
+    let _publisher = Publisher::start(&[
+        "--name",
+        "ladder",
+        "--url",
+        &url,
+        "--source",
+        "test",
+        "--no-audio",
+    ])?;
 
     // 4 s of each: enough for a group boundary in both.
     let renditions = receive_renditions(&url, "ladder", &[240, 120]).await?;
@@ -176,6 +184,8 @@ async fn one_rendition_on_request() -> anyhow::Result<()> {
         "single",
         "--url",
         &url,
+        "--source",
+        "test",
         "--no-audio",
         "--renditions",
         "1",
@@ -304,7 +314,15 @@ async fn aac_audio_is_mp4a_40_2() -> anyhow::Result<()> {
 async fn no_audio_publishes_no_audio_rendition() -> anyhow::Result<()> {
     let relay = start_relay().await?;
     let url = format!("http://localhost:{}/anon", relay.quic.port());
-    let _publisher = Publisher::start(&["--name", "mute", "--url", &url, "--no-audio"])?;
+    let _publisher = Publisher::start(&[
+        "--name",
+        "mute",
+        "--url",
+        &url,
+        "--source",
+        "test",
+        "--no-audio",
+    ])?;
     let received = receive(&url, "mute", 30).await?;
     assert!(received.catalog.audio.renditions.is_empty());
     // And still none a while later.

@@ -13,7 +13,9 @@ use anyhow::Context;
 use support::{first_catalog, open, start_relay_with};
 
 /// A small, cheap stream: these tests are about admission, not pictures.
-const LIGHT: [&str; 7] = [
+const LIGHT: [&str; 9] = [
+    "--source",
+    "test",
     "--no-audio",
     "--renditions",
     "1",

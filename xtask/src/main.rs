@@ -19,6 +19,7 @@ mod procstat;
 mod soak;
 mod sockets;
 mod temp_dir;
+mod wine;
 mod workspace;
 
 use std::time::Duration;
@@ -49,13 +50,17 @@ enum Task {
         #[arg(long, default_value = "test")]
         source: String,
     },
-    /// Run every test: unit and integration tests (native), then the browser end-to-end tests.
+    /// Run every test: unit and integration tests (native), the Windows publisher under Wine,
+    /// then the browser end-to-end tests.
     Test,
     /// Run only the browser end-to-end tests (after building the viewer and the binaries).
     E2e {
         /// Run only the tests whose name contains this.
         filter: Option<String>,
     },
+    /// Run the Windows publisher's integration test under Wine (cross-builds publisher.exe,
+    /// fetches a Windows ffmpeg.exe from PyPI once, then publishes Wine's desktop on Xvfb).
+    Wine,
     /// Measure the live path for 30 s (latency, drops, publisher CPU and memory, viewer size)
     /// and print a table against the targets.
     Bench,
@@ -79,6 +84,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
         Task::E2e { filter } => e2e(filter.as_deref()),
+        Task::Wine => wine::run(),
         Task::Bench => bench::run(),
         Task::Soak { minutes } => soak::run(minutes),
     }
@@ -101,6 +107,8 @@ fn demo(source: &str) -> anyhow::Result<()> {
 
 fn test() -> anyhow::Result<()> {
     workspace::cargo(&["test", "--workspace"])?;
+    // The Windows publisher under Wine: about 10 s once built and fetched.
+    wine::run()?;
     e2e(None)
 }
 
