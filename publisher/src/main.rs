@@ -21,6 +21,7 @@ mod flv_runs;
 mod flv_tags;
 mod ladder;
 mod loopback;
+mod pipeline;
 mod pixel_clock;
 mod redact;
 mod relay_log;
