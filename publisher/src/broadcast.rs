@@ -12,7 +12,6 @@ use anyhow::Context;
 use crate::audio_args::Codec;
 use crate::audio_import;
 use crate::flv_runs;
-use crate::flv_tags::Scanner;
 use crate::status::Meter;
 
 /// How long a superseded group stays fetchable: a moment for a relay serving a late joiner.
@@ -84,7 +83,6 @@ impl Broadcast {
         meter: &Mutex<Meter>,
         mut output: impl FnMut(),
     ) -> anyhow::Result<()> {
-        let mut scanner = Scanner::default();
         let mut run = flv_runs::Run::default();
         let base_ms = self.base_unix_micros / 1000;
         let mut buf = vec![0u8; 256 * 1024];
@@ -95,18 +93,16 @@ impl Broadcast {
             }
             output();
             let now_ms = unix_millis();
-            let chunk = &buf[..n];
-            {
+            let tags = {
                 let mut meter = meter.lock().unwrap_or_else(|p| p.into_inner());
-                scanner.feed(chunk, |tag| {
+                run.whole_tags(&buf[..n], |tag| {
                     meter.frame(
                         now_ms,
                         tag.bytes,
                         Some(ingest_ms(now_ms, base_ms, tag.timestamp_ms)),
                     );
-                });
-            }
-            let tags = run.whole_tags(chunk)?;
+                })?
+            };
             import
                 .decode(&tags)
                 .context("importing ffmpeg's FLV output")?;

@@ -18,7 +18,6 @@ mod cli;
 mod ffmpeg;
 mod ffmpeg_args;
 mod flv_runs;
-mod flv_tags;
 mod ladder;
 mod loopback;
 mod pipeline;
