@@ -1,29 +1,34 @@
 //! Keeping the audio going, beside the video and never in its way: a second ffmpeg (see
-//! [`crate::audio_args`]) whose MPEG-TS output is imported into the same broadcast.
+//! [`crate::audio_args`]) whose MPEG-TS output is imported into the same broadcast, supervised as
+//! the video is ([`crate::pipeline`]).
 //!
 //! - A device the user named that cannot be opened is an error: the publisher stops and says why,
 //!   with the list of devices ffmpeg can see (or why it can't list them).
 //! - Audio the publisher chose by itself (the default device, a file's sound) that cannot start is a
 //!   warning or a notice: the video goes on alone.
-//! - Audio that stops after running is restarted with the reconnect backoff; the video goes on
-//!   meanwhile.
+//! - Audio that exits or stalls after running is restarted with the reconnect backoff, into the
+//!   same track and catalog rendition (see [`crate::audio_import::Import::next_run`]): viewers
+//!   hear a pause, and their video goes on untouched. Audio that then keeps failing is given up
+//!   with a warning; the video goes on.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::audio_args::{self, Platform, Source};
 use crate::audio_clock::AudioClock;
-use crate::backoff::Backoff;
+use crate::audio_import::Import;
 use crate::broadcast::{Broadcast, unix_micros};
 use crate::ffmpeg::Ffmpeg;
+use crate::pipeline::{Ended, Event, Handle, Output, Pipeline, Run, Supervised, lock};
 use crate::status::{AudioMeter, AudioState};
 
-/// A run shorter than this that ends counts as a failed start for the backoff.
-const STABLE_RUN: Duration = Duration::from_secs(10);
+/// The longest audio packet ffmpeg writes here (Opus 20 ms, AAC ≈ 21 ms, AC-3 32 ms): a stall
+/// is judged on it (see [`crate::supervise`]).
+const PACKET_INTERVAL: Duration = Duration::from_millis(32);
 
 /// What to capture, and whether failing to start is fatal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,22 +36,6 @@ pub struct Plan {
     pub source: Source,
     /// The user asked for this device (`--audio-device`): not opening it is an error.
     pub required: bool,
-}
-
-/// The running audio supervisor.
-pub struct Handle {
-    stop: Arc<AtomicBool>,
-    running: Arc<Mutex<Option<Ffmpeg>>>,
-}
-
-impl Handle {
-    /// Stop the audio ffmpeg (and don't restart it).
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(mut ffmpeg) = lock(&self.running).take() {
-            ffmpeg.kill();
-        }
-    }
 }
 
 /// Start capturing `plan` on its own thread. A fatal problem (a required device that won't open)
@@ -59,25 +48,42 @@ pub fn start(
     meter: Arc<Mutex<AudioMeter>>,
     fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<Handle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let running = Arc::new(Mutex::new(None));
-    let handle = Handle {
-        stop: stop.clone(),
-        running: running.clone(),
-    };
+    let state = meter.clone();
+    let mut supervised = Supervised::new("audio", PACKET_INTERVAL, move |event: Event| {
+        lock(&state).state = match event {
+            Event::Flowing => AudioState::Live,
+            Event::Restarting(why) => AudioState::Restarting(why.into()),
+        }
+    });
+    let handle = supervised.handle();
+    let stop = handle.clone();
     std::thread::Builder::new()
         .name("audio".into())
         .spawn(move || {
-            let supervisor = Supervisor {
+            let mut capture = Capture {
                 program,
                 plan,
                 settings,
                 broadcast,
                 meter,
-                stop,
-                running,
+                import: None,
+                clock: AudioClock::default(),
             };
-            if let Err(err) = supervisor.run() {
+            // A negative offset makes the first stamps earlier than ffmpeg's start: wait until
+            // they are past the broadcast's zero (the TS muxer would shift negative stamps).
+            if capture.settings.offset_us < 0 {
+                let ready = capture.broadcast.base_unix_micros
+                    + capture.settings.offset_us.unsigned_abs()
+                    + 100_000;
+                stop.sleep(Duration::from_micros(ready.saturating_sub(unix_micros())));
+            }
+            let result = supervised
+                .run(&mut capture)
+                .and_then(|ended| capture.ended(ended));
+            if let Some(import) = &mut capture.import {
+                let _ = import.finish();
+            }
+            if let Err(err) = result {
                 let _ = fatal.send(err);
             }
         })
@@ -85,74 +91,83 @@ pub fn start(
     Ok(handle)
 }
 
-struct Supervisor {
+/// The audio pipeline: its ffmpeg's arguments, and the import and clock its runs continue.
+struct Capture {
     program: PathBuf,
     plan: Plan,
     settings: audio_args::Audio,
     broadcast: Arc<Broadcast>,
     meter: Arc<Mutex<AudioMeter>>,
-    stop: Arc<AtomicBool>,
-    running: Arc<Mutex<Option<Ffmpeg>>>,
+    /// Made on the first bytes (see [`Broadcast::audio_import`]), then kept.
+    import: Option<Import>,
+    /// The device's drift, learnt once and kept across restarts.
+    clock: AudioClock,
 }
 
-impl Supervisor {
-    /// Capture until stopped; an error is fatal for the publisher.
-    fn run(&self) -> anyhow::Result<()> {
-        // A negative offset makes the first stamps earlier than ffmpeg's start: wait until they
-        // are past the broadcast's zero (the TS muxer would shift negative stamps).
-        if self.settings.offset_us < 0 {
-            let ready =
-                self.broadcast.base_unix_micros + self.settings.offset_us.unsigned_abs() + 100_000;
-            let wait = ready.saturating_sub(unix_micros());
-            self.sleep(Duration::from_micros(wait));
+impl Pipeline for Capture {
+    fn spawn(&mut self) -> anyhow::Result<Run<'_>> {
+        let args = audio_args::build(
+            &self.plan.source,
+            &self.settings,
+            self.broadcast.base_unix_micros,
+        );
+        let (ffmpeg, stdout) = Ffmpeg::spawn(&self.program, &args, "ffmpeg (audio)")?;
+        let import = Box::new(move |read: &(dyn Fn() + Sync)| self.ingest(stdout, read));
+        Ok(Run {
+            ffmpeg,
+            outputs: vec![Output {
+                thread: "ingest-audio",
+                import,
+            }],
+            wake: None,
+        })
+    }
+}
+
+impl Capture {
+    /// Read one run's MPEG-TS output until it ends, publishing each packet into the broadcast the
+    /// moment it arrives, stamped by the clock (a new timeline for each run, kept on the wall
+    /// clock the video's stamps follow), and calling `read` for every read. Blocking.
+    fn ingest(&mut self, mut ts: impl Read, read: &dyn Fn()) -> anyhow::Result<()> {
+        self.clock.restart();
+        if let Some(import) = &mut self.import {
+            import.next_run();
         }
-        let mut backoff = Backoff::default();
-        let mut ever_ran = false;
-        // The device's drift, learnt once and kept across restarts.
-        let mut clock = AudioClock::default();
+        let mut buf = vec![0u8; 64 * 1024];
         loop {
-            if self.stopped() {
+            let n = ts
+                .read(&mut buf)
+                .context("reading the audio ffmpeg's output")?;
+            if n == 0 {
                 return Ok(());
             }
-            self.set(AudioState::Starting);
-            let args = audio_args::build(
-                &self.plan.source,
-                &self.settings,
-                self.broadcast.base_unix_micros,
-            );
-            let (ffmpeg, stdout) = Ffmpeg::spawn(&self.program, &args, "ffmpeg (audio)")?;
-            *lock(&self.running) = Some(ffmpeg);
-            let started = Instant::now();
-            let (received, result) =
-                self.broadcast
-                    .ingest_audio(stdout, self.settings.codec, &self.meter, &mut clock);
-            let ffmpeg = lock(&self.running).take();
-            if self.stopped() {
-                return Ok(());
+            read();
+            let read_us = unix_micros() as i64 - self.broadcast.base_unix_micros as i64;
+            let import = self
+                .import
+                .get_or_insert_with(|| self.broadcast.audio_import(self.settings.codec));
+            let meter = &self.meter;
+            import
+                .decode(&buf[..n], read_us, &mut self.clock, |stamp| {
+                    lock(meter).packet(stamp.map(|us| (read_us - us) as f64 / 1000.0));
+                })
+                .context("importing the audio ffmpeg's MPEG-TS output")?;
+        }
+    }
+
+    /// Supervision ended: how the audio ends, an error only for a device the user named.
+    fn ended(&self, ended: Ended) -> anyhow::Result<()> {
+        match ended {
+            Ended::Stopped => Ok(()),
+            Ended::CannotStart(why) => self.could_not_start(why),
+            Ended::GaveUp(why) => {
+                self.set(AudioState::Failed);
+                eprintln!(
+                    "publisher: warning: the audio is given up ({why:#}); \
+                     the video goes on without sound"
+                );
+                Ok(())
             }
-            let why = match (ffmpeg, result) {
-                (Some(mut ffmpeg), Ok(())) => ffmpeg.finish().into(),
-                (Some(mut ffmpeg), Err(err)) => {
-                    ffmpeg.kill();
-                    err
-                }
-                (None, _) => return Ok(()), // stopped meanwhile
-            };
-            if !received && !ever_ran {
-                return self.could_not_start(why);
-            }
-            ever_ran = true;
-            if started.elapsed() >= STABLE_RUN {
-                backoff.succeeded();
-            }
-            self.set(AudioState::Retrying);
-            let (wait, attempt) = backoff.failed();
-            eprintln!(
-                "publisher: warning: the audio stopped ({why:#}); the video goes on; \
-                 restarting the audio in {:.1} s (attempt {attempt})",
-                wait.as_secs_f64()
-            );
-            self.sleep(wait);
         }
     }
 
@@ -196,22 +211,6 @@ impl Supervisor {
     fn set(&self, state: AudioState) {
         lock(&self.meter).state = state;
     }
-
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Sleep up to `duration`, returning early when stopped.
-    fn sleep(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        while !self.stopped() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(100)));
-        }
-    }
 }
 
 /// The audio devices ffmpeg can see on `platform`, as ffmpeg prints them; or why not.
@@ -242,8 +241,4 @@ pub fn list_devices(program: &Path, platform: Platform) -> Result<String, String
         _ if text.is_empty() => Err("ffmpeg printed nothing".into()),
         _ => Ok(text),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

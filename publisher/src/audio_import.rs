@@ -48,7 +48,9 @@ type Units<'a> = Vec<(&'a [u8], u64)>;
 type Producer =
     moq_mux::container::Producer<moq_mux::catalog::hang::Container, hang::catalog::AudioConfig>;
 
-/// One audio ffmpeg's output on its way into the broadcast. Dropping it retires its rendition.
+/// The audio ffmpeg's output on its way into the broadcast, one run of it after another (see
+/// [`Import::next_run`]): the same track and catalog rendition throughout. Dropping it retires
+/// the rendition.
 pub struct Import {
     codec: Codec,
     demux: ts_pes::Demuxer,
@@ -105,6 +107,18 @@ impl Import {
         result
     }
 
+    /// A new run of ffmpeg follows: its own MPEG-TS stream (tables, PIDs, a new PTS timeline),
+    /// into the same track. A run that ended before the track was known stops withholding the
+    /// catalog meanwhile.
+    pub fn next_run(&mut self) {
+        self.demux = ts_pes::Demuxer::default();
+        self.pid = None;
+        self.unwrap = Unwrap::default();
+        if self.track.is_none() {
+            self.reserved = None;
+        }
+    }
+
     /// Finish the track at the end of the stream.
     pub fn finish(&mut self) -> anyhow::Result<()> {
         // Nothing published: stop withholding the catalog.
@@ -135,7 +149,8 @@ impl Import {
             })
             .with_context(|| format!("the audio ffmpeg wrote no {} stream", self.codec.name()))?;
         self.pid = Some(stream.pid);
-        if self.codec == Codec::Opus {
+        // A later run of the same ffmpeg continues the track it opened.
+        if self.codec == Codec::Opus && self.track.is_none() {
             let channels = opus_channels(&stream.descriptors)?;
             self.open(".opus", opus::Config::new(OPUS_HZ as u32, channels).into())?;
         }
@@ -143,17 +158,19 @@ impl Import {
     }
 
     fn open(&mut self, suffix: &str, config: hang::catalog::AudioConfig) -> anyhow::Result<()> {
-        let reserved = self
-            .reserved
-            .take()
-            .context("the audio track exists already")?;
+        anyhow::ensure!(self.track.is_none(), "the audio track exists already");
         let track = self.broadcast.unique_track(
             suffix,
             self.catalog.track_info(hang::catalog::PRIORITY.audio),
         )?;
         let wire = moq_mux::catalog::hang::Container::try_from(&config)?;
+        // Reserved while the catalog's first publication waits for it; added to it otherwise.
+        let producer = match self.reserved.take() {
+            Some(reserved) => reserved.audio(track, wire, config)?,
+            None => self.catalog.audio(track, wire, config)?,
+        };
         self.track = Some(Track {
-            producer: reserved.audio(track, wire, config)?,
+            producer,
             group_start: None,
             burst: Duration::ZERO,
         });
@@ -607,6 +624,52 @@ mod tests {
             groups(&reader, &name).await,
             [[(10_000, 300), (20_000, 40)]]
         );
+    }
+
+    #[tokio::test]
+    async fn a_restarted_ffmpeg_continues_the_same_track_and_rendition_in_a_new_group() {
+        let (producer, reader) = broadcast();
+        let mut import = Import::new(producer, &reader.catalog, Codec::Opus);
+        let mut clock = AudioClock::default();
+        // One run's stream: its tables, then 15 packets from `start` (90 kHz).
+        let run = |start: u64| {
+            let mut stream = tables(0x100, 0x06, &OPUS_DESCRIPTORS);
+            for n in 0..15u64 {
+                stream.extend(pes(0x100, start + n * 900, &opus_unit(180)));
+            }
+            stream
+        };
+        // The first run is killed in the middle of a PES.
+        let mut first = run(90_000);
+        first.extend(&pes(0x100, 90_000 + 15 * 900, &opus_unit(180))[..100]);
+        import.decode(&first, 0, &mut clock, |_| ()).unwrap();
+        let before = reader.catalog.snapshot();
+        // The next run starts 2 s later on the wall clock, its own stream from its tables on.
+        import.next_run();
+        clock.restart();
+        import.decode(&run(270_000), 0, &mut clock, |_| ()).unwrap();
+
+        // The same rendition (its bitrate is an estimate, updated as packets come).
+        let renditions = |catalog: &hang::Catalog| {
+            let mut renditions = catalog.audio.renditions.clone();
+            renditions
+                .values_mut()
+                .for_each(|audio| audio.bitrate = None);
+            renditions
+        };
+        let after = reader.catalog.snapshot();
+        assert_eq!(before.audio.renditions.len(), 1);
+        assert_eq!(renditions(&after), renditions(&before));
+        let name = after.audio.renditions.keys().next().unwrap();
+        let groups = groups(&reader, name).await;
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, [10, 5, 10, 5], "the second run starts a group");
+        let stamps: Vec<u128> = groups.concat().iter().map(|f| f.0).collect();
+        let want: Vec<u128> = (0..15)
+            .map(|n| 1_000_000 + n * 10_000)
+            .chain((0..15).map(|n| 3_000_000 + n * 10_000))
+            .collect();
+        assert_eq!(stamps, want);
     }
 
     #[tokio::test]

@@ -10,11 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use crate::audio_args::Codec;
-use crate::audio_clock::AudioClock;
 use crate::audio_import;
 use crate::flv_runs;
-use crate::flv_tags::Scanner;
-use crate::status::{AudioMeter, AudioState, Meter};
+use crate::status::Meter;
 
 /// How long a superseded group stays fetchable: a moment for a relay serving a late joiner.
 const MEDIA_RETENTION: Duration = Duration::from_secs(1);
@@ -85,7 +83,6 @@ impl Broadcast {
         meter: &Mutex<Meter>,
         mut output: impl FnMut(),
     ) -> anyhow::Result<()> {
-        let mut scanner = Scanner::default();
         let mut run = flv_runs::Run::default();
         let base_ms = self.base_unix_micros / 1000;
         let mut buf = vec![0u8; 256 * 1024];
@@ -96,70 +93,28 @@ impl Broadcast {
             }
             output();
             let now_ms = unix_millis();
-            let chunk = &buf[..n];
-            {
+            let tags = {
                 let mut meter = meter.lock().unwrap_or_else(|p| p.into_inner());
-                scanner.feed(chunk, |tag| {
+                run.whole_tags(&buf[..n], |tag| {
                     meter.frame(
                         now_ms,
                         tag.bytes,
                         Some(ingest_ms(now_ms, base_ms, tag.timestamp_ms)),
                     );
-                });
-            }
-            let tags = run.whole_tags(chunk)?;
+                })?
+            };
             import
                 .decode(&tags)
                 .context("importing ffmpeg's FLV output")?;
         }
     }
 
-    /// Read a newly started audio ffmpeg's MPEG-TS output (`codec` in it) until it ends,
-    /// publishing each packet into the same broadcast and catalog as the video the moment it
-    /// arrives, stamped by `clock` (a new timeline for it: kept on the wall clock the video's
-    /// stamps follow), in groups of [`audio_import::GROUP_DURATION`]. Returns whether anything
-    /// arrived at all, with how the stream ended. Blocking.
-    ///
-    /// The import is created on the first bytes, not before: its catalog reservation withholds
-    /// the catalog's first publication until the audio's track is known, and an audio ffmpeg that
-    /// never starts must not keep the video out of the catalog. Once the stream ends the import is
-    /// finished and dropped, which retires the audio rendition from the catalog.
-    pub fn ingest_audio(
-        &self,
-        mut ts: impl Read,
-        codec: Codec,
-        meter: &Mutex<AudioMeter>,
-        clock: &mut AudioClock,
-    ) -> (bool, anyhow::Result<()>) {
-        clock.restart();
-        let mut import = None;
-        let mut buf = vec![0u8; 64 * 1024];
-        let result = loop {
-            let n = match ts.read(&mut buf) {
-                Ok(0) => break Ok(()),
-                Ok(n) => n,
-                Err(err) => {
-                    break Err(anyhow::Error::new(err).context("reading the audio ffmpeg's output"));
-                }
-            };
-            let read_us = unix_micros() as i64 - self.base_unix_micros as i64;
-            let import = import.get_or_insert_with(|| {
-                audio_import::Import::new(self.producer.clone(), &self.catalog, codec)
-            });
-            let lock = || meter.lock().unwrap_or_else(|p| p.into_inner());
-            lock().state = AudioState::Live;
-            let decoded = import.decode(&buf[..n], read_us, clock, |stamp| {
-                lock().packet(stamp.map(|us| (read_us - us) as f64 / 1000.0));
-            });
-            if let Err(err) = decoded {
-                break Err(err.context("importing the audio ffmpeg's MPEG-TS output"));
-            }
-        };
-        let received = import.is_some();
-        if let Some(mut import) = import {
-            let _ = import.finish();
-        }
-        (received, result)
+    /// The audio import (see [`audio_import`]), fed by every run of its ffmpeg in turn. Make it on
+    /// the audio's first bytes, not before: its catalog reservation withholds the catalog's first
+    /// publication until the audio's track is known, and an audio ffmpeg that never starts must
+    /// not keep the video out of the catalog.
+    pub fn audio_import(&self, codec: Codec) -> audio_import::Import {
+        audio_import::Import::new(self.producer.clone(), &self.catalog, codec)
     }
 
     /// End the broadcast: subscribers see it go offline.

@@ -150,17 +150,17 @@ impl fmt::Display for VideoState {
 }
 
 /// What the audio is doing right now.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AudioState {
     /// No audio: `--no-audio`, a source without sound, or nothing to capture.
     Off,
     /// Its ffmpeg is starting (or restarting) and nothing has arrived yet.
     Starting,
     Live,
-    /// It could not start; video goes on without it.
+    /// It could not start, or gave up; video goes on without it.
     Failed,
-    /// It stopped after running and will be restarted.
-    Retrying,
+    /// It ended (`ffmpeg exited: …`, `ffmpeg stalled: …`) after running and is being restarted.
+    Restarting(String),
 }
 
 /// Audio counters over a reporting window, and the audio's state.
@@ -210,7 +210,7 @@ impl AudioMeter {
         let ingest_ms = median(&mut self.window_ingest_ms);
         self.window_ingest_ms.clear();
         AudioReport {
-            state: self.state,
+            state: self.state.clone(),
             codec: self.codec,
             kbps: self.kbps,
             ingest_ms,
@@ -220,7 +220,7 @@ impl AudioMeter {
 
 impl fmt::Display for AudioReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
+        let state = match &self.state {
             AudioState::Live => {
                 return match self.ingest_ms {
                     Some(ms) => write!(f, "audio {ms:.0} ms {} {} kb/s", self.codec, self.kbps),
@@ -230,7 +230,7 @@ impl fmt::Display for AudioReport {
             AudioState::Off => "off",
             AudioState::Starting => "starting",
             AudioState::Failed => "failed",
-            AudioState::Retrying => "retrying",
+            AudioState::Restarting(why) => return write!(f, "audio restarting ({why})"),
         };
         write!(f, "audio {state}")
     }
@@ -259,6 +259,11 @@ mod tests {
         }
         assert_eq!(meter.report().to_string(), "audio 3 ms opus 144 kb/s");
         assert_eq!(meter.report().to_string(), "audio stalled opus 144 kb/s");
+        meter.state = AudioState::Restarting("ffmpeg exited: signal: 9 (SIGKILL)".into());
+        assert_eq!(
+            meter.report().to_string(),
+            "audio restarting (ffmpeg exited: signal: 9 (SIGKILL))"
+        );
         meter.state = AudioState::Failed;
         assert_eq!(meter.report().to_string(), "audio failed");
         assert_eq!(

@@ -10,8 +10,10 @@
 //!   the reconnect backoff's wait ([`crate::backoff`]: growing, jittered). The backoff starts
 //!   over only after a run produced output for [`RAN_WELL`], so a pipeline that keeps dying
 //!   soon after starting keeps backing off.
-//! - **Give up:** [`GIVE_UP_AFTER`] runs in a row that ended without any output (bad arguments,
-//!   a missing device or file) end the pipeline with the last run's reason.
+//! - **Cannot start:** a pipeline whose very first run ends without any output never worked:
+//!   bad arguments, a missing device or file. Retrying cannot fix that, so it is said at once.
+//! - **Give up:** once it has worked, [`GIVE_UP_AFTER`] runs in a row that ended without any
+//!   output (the device unplugged, the file gone) end the pipeline with the last run's reason.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,8 @@ pub const GIVE_UP_AFTER: u32 = 5;
 pub enum Action {
     /// Start the next run after `after`; it will be attempt `attempt`.
     Restart { after: Duration, attempt: u32 },
+    /// The first run ended without any output: the pipeline cannot start.
+    CannotStart,
     /// Stop trying, for this reason.
     GiveUp(String),
 }
@@ -46,6 +50,8 @@ pub struct Supervisor {
     run: Option<Run>,
     /// Runs in a row that ended without output.
     silent_runs: u32,
+    /// Whether any run ever produced output.
+    ever_output: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +69,7 @@ impl Supervisor {
             backoff: Backoff::default(),
             run: None,
             silent_runs: 0,
+            ever_output: false,
         }
     }
 
@@ -104,10 +111,12 @@ impl Supervisor {
         match output {
             Some((first, last)) => {
                 self.silent_runs = 0;
+                self.ever_output = true;
                 if last.saturating_duration_since(first) >= RAN_WELL {
                     self.backoff.succeeded();
                 }
             }
+            None if !self.ever_output => return Action::CannotStart,
             None => {
                 self.silent_runs += 1;
                 if self.silent_runs >= GIVE_UP_AFTER {
@@ -231,9 +240,19 @@ mod tests {
     }
 
     #[test]
+    fn a_first_run_ending_without_output_cannot_start() {
+        let t0 = Instant::now();
+        let mut sup = Supervisor::new(FRAME_60);
+        sup.started(t0);
+        assert_eq!(sup.ended("exit status: 1"), Action::CannotStart);
+    }
+
+    #[test]
     fn runs_ending_without_output_give_up_after_five_in_a_row_with_the_reason() {
         let t0 = Instant::now();
         let mut sup = Supervisor::new(FRAME_60);
+        run_with_output(&mut sup, t0, 0.0, 1.0);
+        wait(&sup.ended("killed"));
         for i in 0..GIVE_UP_AFTER - 1 {
             sup.started(t0 + s(i as f64));
             wait(&sup.ended("exit status: 1"));
@@ -252,6 +271,8 @@ mod tests {
     fn output_in_between_resets_the_count_of_silent_runs() {
         let t0 = Instant::now();
         let mut sup = Supervisor::new(FRAME_60);
+        run_with_output(&mut sup, t0, 0.0, 1.0);
+        wait(&sup.ended("killed"));
         for round in 0..3 {
             for i in 0..GIVE_UP_AFTER - 1 {
                 sup.started(t0 + s(round as f64 * 100.0 + i as f64));
@@ -266,6 +287,9 @@ mod tests {
     fn a_run_killed_as_stalled_before_any_output_counts_as_silent() {
         let t0 = Instant::now();
         let mut sup = Supervisor::new(FRAME_60);
+        run_with_output(&mut sup, t0, 0.0, 1.0);
+        wait(&sup.ended("killed"));
+        let t0 = t0 + s(10.0);
         let mut last = None;
         for i in 0..GIVE_UP_AFTER {
             let start = t0 + s(i as f64 * 20.0);

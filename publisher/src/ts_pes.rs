@@ -9,6 +9,10 @@
 //!
 //! Garbage never makes it hold more than a partial packet and, per elementary stream, one PES
 //! of at most [`MAX_PES_BYTES`].
+//!
+//! It is the audio import's demuxer, not a second parser beside moq-mux's: moq-mux's TS import
+//! would publish every audio packet as a group of its own (see [`crate::audio_import`]). The
+//! audio meter's ingest latency comes from the stamps it gives anyway.
 
 use std::collections::HashMap;
 

@@ -1,18 +1,15 @@
 //! The video, kept going: one ffmpeg capturing once and encoding every rendition, a thread per
 //! rendition importing its FLV into the broadcast as it arrives — the main rendition from
 //! ffmpeg's stdout, the light one (see [`crate::ladder`]) from a loopback socket (see
-//! [`crate::loopback`]) — and a supervisor thread that restarts ffmpeg when it exits or stalls,
-//! as [`crate::supervise`] decides.
+//! [`crate::loopback`]) — supervised ([`crate::pipeline`]): restarted when it exits or stalls.
 //!
 //! The imports outlive the runs (see [`crate::flv_runs`]): a restarted ffmpeg continues the same
 //! tracks in the same catalog, with a new group at its first keyframe, so viewers see a pause,
-//! not a new stream.
+//! not a new stream. A video that cannot start, or is given up on, ends the publisher.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -21,11 +18,8 @@ use crate::ffmpeg::Ffmpeg;
 use crate::ffmpeg_args::{self, Input, Second, Video};
 use crate::ladder::Light;
 use crate::loopback::Loopback;
+use crate::pipeline::{Ended, Event, Handle, Output, Pipeline, Run, Supervised, lock};
 use crate::status::{Meter, VideoState};
-use crate::supervise::{Action, Supervisor};
-
-/// How often a running ffmpeg is checked for a stall.
-const TICK: Duration = Duration::from_millis(100);
 
 /// Frame counters of each rendition and the video's state, for the status line.
 #[derive(Clone)]
@@ -53,56 +47,45 @@ pub struct Plan {
     pub light: Option<Light>,
 }
 
-/// The running video supervisor.
-pub struct Handle {
-    stop: Arc<AtomicBool>,
-    running: Arc<Mutex<Option<Ffmpeg>>>,
-}
-
-impl Handle {
-    /// Stop the video ffmpeg, and don't restart it.
-    pub fn stop(&self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(mut ffmpeg) = lock(&self.running).take() {
-            ffmpeg.kill();
-        }
-    }
-}
-
 /// Start capturing `plan` into `broadcast` on its own thread, counting on `meters`. A fatal
-/// problem (ffmpeg missing, or giving up on it) is sent on `fatal`.
+/// problem (ffmpeg missing, a video that cannot start or is given up on) is sent on `fatal`.
 pub fn start(
     plan: Plan,
     broadcast: Arc<Broadcast>,
     meters: Meters,
     fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<Handle> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let running = Arc::new(Mutex::new(None));
-    let handle = Handle {
-        stop: stop.clone(),
-        running: running.clone(),
-    };
     // Both imports are made before any frame exists: the first catalog lists both renditions.
     let main = broadcast.video_import()?;
     let light = match plan.light {
         Some(_) => Some(broadcast.video_import()?),
         None => None,
     };
-    let supervisor = Supervisor::new(Duration::from_secs(1) / plan.video.fps.max(1));
-    let mut job = Job {
+    let frame_interval = Duration::from_secs(1) / plan.video.fps.max(1);
+    let state = meters.state.clone();
+    let mut supervised = Supervised::new("video", frame_interval, move |event: Event| {
+        *lock(&state) = match event {
+            Event::Flowing => VideoState::Running,
+            Event::Restarting(why) => VideoState::Restarting(why.into()),
+        }
+    });
+    let handle = supervised.handle();
+    let mut capture = Capture {
         plan,
         broadcast,
         meters,
-        stop,
-        running,
-        supervisor,
-        imports: [Some(main), light],
+        main,
+        light,
     };
     std::thread::Builder::new()
         .name("video".into())
         .spawn(move || {
-            if let Err(err) = job.run() {
+            let result = supervised.run(&mut capture).and_then(|ended| match ended {
+                Ended::Stopped => Ok(()),
+                Ended::CannotStart(why) => Err(why.context("the video cannot start")),
+                Ended::GaveUp(why) => Err(why.context("the video cannot run")),
+            });
+            if let Err(err) = result {
                 let _ = fatal.send(err);
             }
         })
@@ -110,70 +93,28 @@ pub fn start(
     Ok(handle)
 }
 
-/// Which rendition an ingest thread reads.
-#[derive(Clone, Copy)]
-enum Rendition {
-    Main = 0,
-    Light = 1,
-}
-
-/// What an ingest thread reports.
-enum Ingested {
-    Output,
-    /// Its run's output ended: the import comes back for the next run.
-    Ended(Rendition, Box<FlvImport>, anyhow::Result<()>),
-}
-
-struct Job {
+/// The video pipeline: its ffmpeg's arguments, and the imports its runs continue.
+struct Capture {
     plan: Plan,
     broadcast: Arc<Broadcast>,
     meters: Meters,
-    stop: Arc<AtomicBool>,
-    running: Arc<Mutex<Option<Ffmpeg>>>,
-    supervisor: Supervisor,
-    /// Each rendition's import, between runs (the light one only with a light rendition).
-    imports: [Option<FlvImport>; 2],
+    main: FlvImport,
+    /// With a light rendition only.
+    light: Option<FlvImport>,
 }
 
-impl Job {
-    /// Run ffmpeg again and again until stopped; an error is fatal for the publisher.
-    fn run(&mut self) -> anyhow::Result<()> {
-        loop {
-            let Some((short, full)) = self.run_once()? else {
-                return Ok(()); // stopped
-            };
-            match self.supervisor.ended(&short) {
-                Action::Restart { after, attempt } => {
-                    *lock(&self.meters.state) = VideoState::Restarting(short);
-                    eprintln!(
-                        "publisher: warning: the video stopped ({full:#}); \
-                         restarting it in {:.1} s (attempt {attempt})",
-                        after.as_secs_f64()
-                    );
-                    self.sleep(after);
-                }
-                Action::GiveUp(why) => anyhow::bail!("the video cannot run: {why}\n{full:#}"),
-            }
-        }
-    }
-
-    /// One run of ffmpeg, until it exits or is killed as stalled: why it ended (short, for the
-    /// status line, and in full), or nothing when stopped.
-    fn run_once(&mut self) -> anyhow::Result<Option<(String, anyhow::Error)>> {
-        if self.stopped() {
-            return Ok(None);
-        }
-        let (events, ingested) = mpsc::channel();
+impl Pipeline for Capture {
+    fn spawn(&mut self) -> anyhow::Result<Run<'_>> {
         let second = match self.plan.light {
             Some(light) => {
                 let loopback = Loopback::bind().context("listening for the light rendition")?;
                 let url = loopback
                     .url()
                     .context("listening for the light rendition")?;
-                let wake = loopback
+                let waker = loopback
                     .waker()
                     .context("listening for the light rendition")?;
-                Some((Second { light, url }, loopback, wake))
+                Some((Second { light, url }, loopback, waker))
             }
             None => None,
         };
@@ -184,137 +125,34 @@ impl Job {
             self.broadcast.base_unix_micros,
         );
         let (ffmpeg, stdout) = Ffmpeg::spawn(&self.plan.program, &args, "ffmpeg")?;
-        *lock(&self.running) = Some(ffmpeg);
-        self.supervisor.started(Instant::now());
-        let mut ingesting = 1;
-        self.ingest(Rendition::Main, stdout, &events)?;
+        let Self {
+            broadcast,
+            meters,
+            main,
+            light,
+            ..
+        } = self;
+        let (broadcast, meters): (&Broadcast, &Meters) = (broadcast, meters);
+        let mut outputs = vec![Output {
+            thread: "ingest",
+            import: Box::new(move |read: &(dyn Fn() + Sync)| {
+                broadcast.ingest(main, stdout, &meters.main, read)
+            }),
+        }];
         let mut wake = None;
-        if let Some((_, loopback, waker)) = second {
-            self.ingest(Rendition::Light, loopback, &events)?;
-            ingesting += 1;
-            wake = Some(waker);
+        if let (Some((_, loopback, waker)), Some(light)) = (second, light.as_mut()) {
+            wake = Some(Box::new(waker) as Box<dyn FnOnce()>);
+            outputs.push(Output {
+                thread: "ingest-light",
+                import: Box::new(move |read: &(dyn Fn() + Sync)| {
+                    broadcast.ingest(light, loopback, &meters.light, read)
+                }),
+            });
         }
-        drop(events);
-
-        let mut why = None;
-        while ingesting > 0 {
-            match ingested.recv_timeout(TICK) {
-                Ok(Ingested::Output) => {
-                    self.supervisor.output(Instant::now());
-                    let mut state = lock(&self.meters.state);
-                    if *state != VideoState::Running {
-                        *state = VideoState::Running;
-                    }
-                }
-                Ok(Ingested::Ended(rendition, import, result)) => {
-                    self.imports[rendition as usize] = Some(*import);
-                    ingesting -= 1;
-                    if why.is_none() {
-                        why = Some(self.ended(result));
-                    }
-                    self.kill();
-                    if let Some(wake) = wake.take() {
-                        wake();
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let stalled = self
-                        .supervisor
-                        .tick(Instant::now())
-                        .filter(|_| why.is_none());
-                    if let Some(quiet) = stalled {
-                        let short =
-                            format!("ffmpeg stalled: no frame for {:.1} s", quiet.as_secs_f64());
-                        why = Some((short.clone(), anyhow::anyhow!("{short}; killed it")));
-                    }
-                    if stalled.is_some() || self.stopped() {
-                        self.kill();
-                        if let Some(wake) = wake.take() {
-                            wake();
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    anyhow::bail!("the video's ingest threads died")
-                }
-            }
-        }
-        if self.stopped() {
-            return Ok(None);
-        }
-        Ok(why)
+        Ok(Run {
+            ffmpeg,
+            outputs,
+            wake,
+        })
     }
-
-    /// An ingest ended with `result`: why the run ended. ffmpeg is stopped by then.
-    fn ended(&mut self, result: anyhow::Result<()>) -> (String, anyhow::Error) {
-        let ffmpeg = lock(&self.running).take();
-        match (ffmpeg, result) {
-            // Its output ended: ffmpeg is exiting and its status and log say why.
-            (Some(mut ffmpeg), Ok(())) => {
-                let stopped = ffmpeg.finish();
-                (format!("ffmpeg exited: {}", stopped.status), stopped.into())
-            }
-            (ffmpeg, Err(err)) => {
-                if let Some(mut ffmpeg) = ffmpeg {
-                    ffmpeg.kill();
-                }
-                (format!("{err:#}"), err)
-            }
-            (None, Ok(())) => ("stopped".into(), anyhow::anyhow!("stopped")),
-        }
-    }
-
-    /// Import what `flv` carries into `rendition`'s import on its own thread, until it ends.
-    fn ingest(
-        &mut self,
-        rendition: Rendition,
-        flv: impl std::io::Read + Send + 'static,
-        events: &mpsc::Sender<Ingested>,
-    ) -> anyhow::Result<()> {
-        let (name, meter) = match rendition {
-            Rendition::Main => ("ingest", self.meters.main.clone()),
-            Rendition::Light => ("ingest-light", self.meters.light.clone()),
-        };
-        let mut import = self.imports[rendition as usize]
-            .take()
-            .context("the rendition's import is in use")?;
-        let (broadcast, events) = (self.broadcast.clone(), events.clone());
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let result = broadcast.ingest(&mut import, flv, &meter, || {
-                    let _ = events.send(Ingested::Output);
-                });
-                let _ = events.send(Ingested::Ended(rendition, Box::new(import), result));
-            })
-            .with_context(|| format!("starting the {name} thread"))?;
-        Ok(())
-    }
-
-    /// Kill the running ffmpeg, if any.
-    fn kill(&self) {
-        if let Some(mut ffmpeg) = lock(&self.running).take() {
-            ffmpeg.kill();
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.stop.load(Ordering::SeqCst)
-    }
-
-    /// Sleep up to `duration`, returning early when stopped.
-    fn sleep(&self, duration: Duration) {
-        let until = Instant::now() + duration;
-        while !self.stopped() {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            std::thread::sleep(left.min(TICK));
-        }
-    }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }

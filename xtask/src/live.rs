@@ -260,6 +260,11 @@ impl Stack {
         process.log.as_deref()
     }
 
+    /// Stop the publisher with process id `pid` (it ends its broadcast cleanly).
+    pub fn stop_publisher(&mut self, pid: u32) {
+        self.publishers.retain(|p| p.child.id() != pid);
+    }
+
     /// Stop every publisher (each ends its broadcast cleanly), so the next measurement has the
     /// machine to itself.
     pub fn stop_publishers(&mut self) {

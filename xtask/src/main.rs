@@ -9,6 +9,7 @@ mod chromium;
 mod e2e;
 mod e2e_audio;
 mod e2e_remote;
+mod e2e_takeover;
 mod glass;
 mod http;
 mod listening;

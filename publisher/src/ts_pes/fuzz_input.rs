@@ -1,4 +1,4 @@
-//! What the publisher's fuzz tests share (of [`super`], [`crate::flv_tags`] and
+//! What the publisher's fuzz tests share (of [`super`], [`crate::flv_runs`] and
 //! [`crate::audio_import`]): a seeded generator, so a failure replays exactly, and the run
 //! length, `FUZZ_ITERATIONS` cases per target (a short default keeps `cargo test` quick).
 

@@ -1,6 +1,7 @@
 //! Follows one broadcast on a connected session: waits for its announcement, plays it while
 //! it is announced (catalog → renditions → video and audio tracks → decoders), stops when it
-//! is unannounced and starts again when it returns. A broadcast may have video, audio or both;
+//! is unannounced and starts again when it returns, or when it is announced again by a newer
+//! publisher (the newest publisher of a name is the one watched). A broadcast may have video, audio or both;
 //! audio that cannot play never stops the video.
 
 use std::convert::Infallible;
@@ -65,7 +66,13 @@ pub async fn follow(
             playing = None;
             shared.stop_video();
             shared.on(Event::Gone);
-        } else if playing.is_none() {
+        } else {
+            // Announced again while playing: a newer publisher of the name (a second one, or
+            // the same one reconnected). The relay serves new requests from the newest one but
+            // leaves open subscriptions on the old, so play the name afresh.
+            if playing.take().is_some() {
+                shared.stop_video();
+            }
             playing = Some(Box::pin(replay(
                 shared.clone(),
                 origin.clone(),
