@@ -244,8 +244,6 @@ fn pmt(payload: &[u8]) -> anyhow::Result<Vec<Stream>> {
 
 #[cfg(test)]
 mod fuzz;
-#[cfg(test)]
-pub(crate) mod fuzz_input;
 
 #[cfg(test)]
 pub(crate) mod tests {

@@ -6,12 +6,10 @@
 //! test's allocator measures it. `FUZZ_ITERATIONS=1000000 cargo test -p viewer-wasm fuzz_`
 //! runs longer.
 
-mod support;
-
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use support::{Rng, iterations};
+use fuzz_input::{Rng, iterations};
 use viewer_wasm::catalog::Catalog;
 use viewer_wasm::player::catalog_update::{self, Playing};
 use viewer_wasm::snapshot::{MAX_FRAME_BYTES, MAX_PATCH_BYTES, Snapshot};

@@ -2,9 +2,7 @@
 //! gives is inside the frame, and a parsed timestamp written back gives the frame's own bytes.
 //! `FUZZ_ITERATIONS=1000000 cargo test -p viewer-wasm fuzz_` runs longer.
 
-mod support;
-
-use support::{Rng, iterations};
+use fuzz_input::{Rng, iterations};
 use viewer_wasm::container::{self, Header, Truncated};
 
 #[test]

@@ -5,7 +5,7 @@
 
 use super::tests::{adts_frame, opus_unit};
 use super::*;
-use crate::ts_pes::fuzz_input::{Rng, iterations};
+use fuzz_input::{Rng, iterations};
 
 /// Each unit's (offset, length) in `data`, checking they lie inside it, in order.
 fn offsets(data: &[u8], units: &Units<'_>) -> Vec<(usize, usize)> {

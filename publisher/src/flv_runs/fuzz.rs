@@ -5,7 +5,7 @@
 
 use super::tests::stamped;
 use super::*;
-use crate::ts_pes::fuzz_input::{Rng, iterations};
+use fuzz_input::{Rng, iterations};
 
 /// The most a run may hold: a file header's data offset, or one unfinished tag.
 const MOST_HELD: usize = TAG_HEADER_LEN + 0xff_ffff + PREV_TAG_SIZE_LEN;

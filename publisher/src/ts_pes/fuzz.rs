@@ -4,9 +4,9 @@
 //! whole gives, for valid streams exactly the PES packets written.
 //! `FUZZ_ITERATIONS=1000000 cargo test -p publisher fuzz_` runs longer.
 
-use super::fuzz_input::{Rng, iterations};
 use super::tests::{packet, pes, tables};
 use super::*;
+use fuzz_input::{Rng, iterations};
 
 /// What reading `pieces` in order reports, up to and including the first error; the demuxer's
 /// buffers are checked after every piece.

@@ -1,6 +1,6 @@
-//! What the publisher's fuzz tests share (of [`super`], [`crate::flv_runs`] and
-//! [`crate::audio_import`]): a seeded generator, so a failure replays exactly, and the run
-//! length, `FUZZ_ITERATIONS` cases per target (a short default keeps `cargo test` quick).
+//! What the workspace's fuzz tests share (the publisher's byte scanners, the viewer's catalog and
+//! container): a seeded generator, so a failure replays exactly, and the run length,
+//! `FUZZ_ITERATIONS` cases per target (a short default keeps `cargo test` quick).
 
 /// Cases per target: `FUZZ_ITERATIONS` when set, else `default`.
 pub fn iterations(default: u64) -> u64 {
