@@ -68,19 +68,7 @@ type Seen = Arc<Mutex<Vec<(Instant, u64)>>>;
 /// Follow broadcast `name` on `url` as the viewer does: on every active announcement, play it
 /// afresh (catalog, then its best video track), noting every frame and whose it is.
 async fn follow(url: &str, name: &'static str) -> anyhow::Result<(Seen, impl Sized)> {
-    let origin = moq_tokio::origin::spawn();
-    let mut connect = moq_tokio::connect::Config::default();
-    connect.url = Some(url.parse()?);
-    let client = connect
-        .init(moq_tokio::quic::Config::default())?
-        .with_subscriber(origin.clone());
-    let connection = tokio::time::timeout(
-        Duration::from_secs(10),
-        client.connect(url.parse::<url::Url>()?).established(),
-    )
-    .await
-    .context("connecting timed out")??;
-    let consumer = origin.consume();
+    let (connection, consumer) = support::connect(url).await?;
     let seen = Seen::default();
     let noted = seen.clone();
     let follower = tokio::spawn(async move {
@@ -102,7 +90,7 @@ async fn follow(url: &str, name: &'static str) -> anyhow::Result<(Seen, impl Siz
             }
         }
     });
-    Ok((seen, (connection, origin, AbortOnDrop(follower))))
+    Ok((seen, (connection, AbortOnDrop(follower))))
 }
 
 /// Read the catalog, then the best video track, noting every frame with the catalog's clock.

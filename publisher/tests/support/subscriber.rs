@@ -34,25 +34,31 @@ pub async fn receive(url: &str, name: &str, want: usize) -> anyhow::Result<Recei
     receive_video(&broadcast, want).await
 }
 
-/// A connection and the broadcast `name` on it (keep the first alive while reading).
-pub async fn open(
-    url: &str,
-    name: &str,
-) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
+/// A subscribing connection to the relay at `url` (keep the first alive while reading) and
+/// what the relay announces on it.
+pub async fn connect(url: &str) -> anyhow::Result<(impl Sized, moq_net::origin::Consumer)> {
     let origin = moq_tokio::origin::spawn();
     let mut connect = moq_tokio::connect::Config::default();
     connect.url = Some(url.parse()?);
     let client = connect
         .init(moq_tokio::quic::Config::default())?
         .with_subscriber(origin.clone());
-    let _connection = tokio::time::timeout(
+    let connection = tokio::time::timeout(
         Duration::from_secs(10),
         client.connect(url.parse::<url::Url>()?).established(),
     )
     .await
     .context("connecting timed out")??;
-
     let consumer = origin.consume();
+    Ok(((connection, origin), consumer))
+}
+
+/// A connection and the broadcast `name` on it (keep the first alive while reading).
+pub async fn open(
+    url: &str,
+    name: &str,
+) -> anyhow::Result<(impl Sized, moq_net::broadcast::Consumer)> {
+    let (connection, consumer) = connect(url).await?;
     let mut announced = consumer.announced();
     tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -65,7 +71,7 @@ pub async fn open(
     .await
     .context("the broadcast was never announced")??;
     let broadcast = consumer.request_broadcast(name).await?;
-    Ok(((_connection, origin), broadcast))
+    Ok((connection, broadcast))
 }
 
 async fn receive_video(
