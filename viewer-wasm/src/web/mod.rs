@@ -3,15 +3,18 @@
 
 mod audio_output;
 mod audio_track;
+mod audio_worker;
 mod broadcast;
 mod catalog_track;
 mod connection;
 mod decoder;
 mod render;
+mod ring_writer;
 mod shared;
 mod timer;
 mod track_sink;
 mod video_track;
+mod worker;
 
 use std::rc::Rc;
 
@@ -22,7 +25,7 @@ use web_sys::HtmlCanvasElement;
 
 use crate::availability::webtransport_unavailable;
 use render::RenderLoop;
-use shared::Shared;
+use shared::{Shared, Source};
 
 /// The broadcast watched when the options name none.
 const DEFAULT_NAME: &str = "screen";
@@ -89,11 +92,16 @@ impl Viewer {
         let messages_only = option(&options, "audioTransport").as_deref() == Some("message");
         let track_sink = option(&options, "sink").as_deref() != Some("canvas");
 
-        let shared = Rc::new(Shared::new(performance, probe, messages_only));
+        let source = Source {
+            relay: url,
+            fingerprint,
+            name,
+        };
+        let shared = Rc::new(Shared::new(source, performance, probe, messages_only));
         let render = RenderLoop::start(window, shared.clone(), canvas, track_sink)
             .map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
-        let running = connection::run(shared.clone(), url, fingerprint, name);
+        let running = connection::run_viewer(shared.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let _ = Abortable::new(running, registration).await;
         });
