@@ -1,7 +1,9 @@
 //! Where decoded audio goes: an `AudioContext` (one per page, created at the stream's sample
 //! rate), the ring-reading `AudioWorkletNode` (`audio_worklet.js`) and a gain node for volume
 //! and mute. The ring is a `SharedArrayBuffer` when the page is cross-origin isolated (the
-//! relay's pages are), and otherwise the same ring kept in the worklet, fed by messages.
+//! relay's pages are), written by the audio worker (`audio_worker.rs`), and otherwise the same
+//! ring kept in the worklet, fed by messages from the page's thread (`ring_writer.rs` writes
+//! both).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -55,8 +55,10 @@ impl Viewer {
     /// (`?jwt=…`) never appears in `stats()` or in messages. `options.name` is the
     /// broadcast, `"screen"` by default.
     /// `options.syncProbe: true` notes flash and beep onsets (see `syncProbe()`);
-    /// `options.audioTransport: "message"` feeds the audio worklet by messages even on a
-    /// cross-origin isolated page (the path embeds in other sites take).
+    /// On a cross-origin isolated page, sound is received (on its own session), decoded and
+    /// written for the audio worklet by a dedicated worker; `options.audioTransport: "message"`
+    /// keeps it on the page's thread, feeding the worklet by messages (the path embeds in other
+    /// sites take).
     /// Where the browser has `MediaStreamTrackGenerator`, frames are shown by a `<video>`
     /// element put in the canvas's place (id `<canvas id>-sink`, same classes; the canvas is
     /// hidden), which keeps the conversion off the page's thread; `options.sink: "canvas"`
@@ -120,7 +122,8 @@ impl Viewer {
     /// (paint wall clock minus capture wall clock, last ~5 s), `decodeMs`, `rendition` (0 is
     /// the best), `lagMs` (decoding behind the newest frame received), `switches`, and `audio`
     /// (see `audio::status::AudioReport`: `state` "off" | "starting" | "blocked" (needs a
-    /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `underruns`,
+    /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `thread`
+    /// ("worker" | "page": where sound is decoded), `underruns`,
     /// `latencyMs`, `skewMs` (audio latency minus video latency) and more).
     pub fn stats(&self) -> JsValue {
         let report = self.shared.report();
