@@ -1,6 +1,7 @@
-//! The connection lifecycle, on the page and in the audio worker alike: dial the relay over WebTransport (trusting a self-signed
-//! certificate by its published fingerprint), run the moq-lite session and follow what it
-//! announces; when anything ends it, say why (without the subscribe token) and redial with backoff.
+//! The connection lifecycle, on the page and in the audio worker alike: dial the relay over
+//! WebTransport (trusting a self-signed certificate by its published fingerprint), run the
+//! moq-lite session and follow what it announces; when anything ends it, say why (without the
+//! subscribe token) and redial with backoff.
 
 use std::convert::Infallible;
 use std::future::Future;
