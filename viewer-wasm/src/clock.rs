@@ -1,7 +1,7 @@
 //! The broadcast clock from the catalog root: maps a frame's media timestamp to the sender's
 //! wall clock, which is what end-to-end latency is measured against.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The moq epoch (2020-01-01T00:00:00Z) in Unix milliseconds: the catalog's `wall` counts
 /// from here, not from 1970.
@@ -13,14 +13,14 @@ const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// `clock: { wall, timescale }`: the sender's wall-clock time of media timestamp zero, in
 /// `timescale` units per second since [`MOQ_EPOCH_UNIX_MILLIS`]. `timescale` defaults to
 /// microseconds, as hang writes it.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "Wire")]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(try_from = "Wire", into = "Wire")]
 pub struct Clock {
     wall: u64,
     timescale: u32,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Wire {
     wall: u64,
     #[serde(default = "micros")]
@@ -36,6 +36,15 @@ impl TryFrom<Wire> for Clock {
 
     fn try_from(wire: Wire) -> Result<Self, String> {
         Clock::new(wire.wall, wire.timescale)
+    }
+}
+
+impl From<Clock> for Wire {
+    fn from(clock: Clock) -> Self {
+        Self {
+            wall: clock.wall,
+            timescale: clock.timescale,
+        }
     }
 }
 

@@ -79,14 +79,17 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         "audio rendition: {}",
         json(audio)
     );
-    let transport = if page_options.contains("message") {
-        "message"
+    // The relay's page is cross-origin isolated: audio runs in the audio worker, writing the
+    // shared ring; fed by messages (an embed's path) it runs on the page's thread.
+    let (transport, thread) = if page_options.contains("message") {
+        ("message", "page")
     } else {
-        "shared"
+        ("shared", "worker")
     };
     ensure!(
-        audio.transport.as_deref() == Some(transport),
-        "expected the {transport} transport (the relay's page must be cross-origin isolated): {}",
+        audio.transport.as_deref() == Some(transport) && audio.thread.as_deref() == Some(thread),
+        "expected the {transport} transport on the {thread} thread (the relay's page must be \
+         cross-origin isolated): {}",
         json(audio)
     );
     let grown = heard.grown;

@@ -12,3 +12,4 @@ pub mod schedule;
 #[cfg(test)]
 mod sim;
 pub mod status;
+pub mod worker_link;

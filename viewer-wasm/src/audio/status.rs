@@ -51,6 +51,9 @@ pub struct AudioStatus {
     pub channels: Option<u32>,
     /// "shared" (SharedArrayBuffer ring) or "message" (posted chunks).
     pub transport: Option<&'static str>,
+    /// Where audio is received, decoded and written: "worker" (a dedicated worker, on
+    /// cross-origin isolated pages) or "page" (the page's thread).
+    pub thread: Option<&'static str>,
     /// Audio written but not yet played, ms.
     pub buffered_ms: Option<f64>,
     /// Packets read from the audio track.
@@ -82,6 +85,9 @@ pub struct AudioStatus {
     concealed_frames: u64,
     /// The worklet's concealment counters as last seen; `None` before its first report.
     concealment_counters: Option<(u32, u32)>,
+    /// The playing track's figures as its player last reported them (it keeps its own status,
+    /// on the page's thread or in the audio worker): they stand for this status's own.
+    playback: Option<AudioReport>,
 }
 
 impl Default for AudioStatus {
@@ -93,6 +99,7 @@ impl Default for AudioStatus {
             sample_rate: None,
             channels: None,
             transport: None,
+            thread: None,
             buffered_ms: None,
             packets_received: 0,
             target_ms: None,
@@ -110,6 +117,7 @@ impl Default for AudioStatus {
             latency: Window::new(LATENCY_SAMPLES, LATENCY_WINDOW_MS),
             concealed_frames: 0,
             concealment_counters: None,
+            playback: None,
         }
     }
 }
@@ -124,6 +132,9 @@ pub struct AudioReport {
     pub sample_rate: Option<u32>,
     pub channels: Option<u32>,
     pub transport: Option<String>,
+    /// "worker" or "page" (absent from older viewers' reports).
+    #[serde(default)]
+    pub thread: Option<String>,
     pub buffered_ms: Option<f64>,
     pub packets_received: u64,
     pub target_ms: Option<f64>,
@@ -161,6 +172,7 @@ impl AudioStatus {
         self.buffered_ms = None;
         self.latency.clear();
         self.concealment_counters = None;
+        self.playback = None;
         self.state = AudioState::Starting;
     }
 
@@ -169,6 +181,9 @@ impl AudioStatus {
         self.state = state;
         self.error = Some(why);
         self.buffered_ms = None;
+        if let Some(playback) = &mut self.playback {
+            playback.buffered_ms = None;
+        }
     }
 
     /// The broadcast stopped having audio.
@@ -176,6 +191,13 @@ impl AudioStatus {
         self.state = AudioState::Off;
         self.buffered_ms = None;
         self.latency.clear();
+        self.playback = None;
+    }
+
+    /// The player's figures (its own status's report): reported from now on in place of this
+    /// status's, all but what the page decides (state, muting, the rendition chosen).
+    pub fn played(&mut self, playback: AudioReport) {
+        self.playback = Some(playback);
     }
 
     /// Whether the audio context runs (`running`) decides between blocked and playing.
@@ -227,6 +249,27 @@ impl AudioStatus {
     }
 
     pub fn report(&mut self, video_latency_p50: Option<f64>) -> AudioReport {
+        let mut report = match &self.playback {
+            Some(playback) => playback.clone(),
+            None => self.figures(),
+        };
+        report.state = self.state.as_str().to_owned();
+        report.error = self.error.clone().or(report.error);
+        report.codec = self.codec.clone();
+        report.sample_rate = self.sample_rate;
+        report.channels = self.channels;
+        report.muted = self.muted;
+        report.volume = self.volume;
+        report.skew_ms = report
+            .latency_ms
+            .p50
+            .zip(video_latency_p50)
+            .map(|(a, v)| a - v);
+        report
+    }
+
+    /// This status's own figures (a player's, or the page's before any player reported).
+    fn figures(&mut self) -> AudioReport {
         let latency_ms = self.latency.summary();
         AudioReport {
             state: self.state.as_str().to_owned(),
@@ -235,6 +278,7 @@ impl AudioStatus {
             sample_rate: self.sample_rate,
             channels: self.channels,
             transport: self.transport.map(str::to_owned),
+            thread: self.thread.map(str::to_owned),
             buffered_ms: self.buffered_ms,
             packets_received: self.packets_received,
             target_ms: self.target_ms,
@@ -251,7 +295,7 @@ impl AudioStatus {
             muted: self.muted,
             volume: self.volume,
             latency_ms,
-            skew_ms: latency_ms.p50.zip(video_latency_p50).map(|(a, v)| a - v),
+            skew_ms: None,
         }
     }
 
@@ -361,6 +405,46 @@ mod tests {
             ),
             (0.0, 0, None)
         );
+    }
+
+    #[test]
+    fn a_players_figures_stand_for_the_pages_own_but_not_its_state_or_settings() {
+        // The player (in the audio worker) keeps its own status and reports it.
+        let mut player = AudioStatus {
+            transport: Some("shared"),
+            thread: Some("worker"),
+            underruns: 2,
+            packets_received: 300,
+            error: Some("audio decoder: broken".into()),
+            ..AudioStatus::default()
+        };
+        player.scheduled(0.0, 70.0);
+        player.concealment(480, 1, 48_000.0);
+        // The page chose the rendition, and the user muted it.
+        let mut page = AudioStatus::default();
+        page.start("opus", 48_000, 2);
+        page.context_running(true);
+        page.set_muted(true);
+        page.played(player.report(None));
+        let report = page.report(Some(30.0));
+        assert_eq!(report.state, "muted");
+        assert!(report.muted);
+        assert_eq!(report.codec.as_deref(), Some("opus"));
+        assert_eq!(report.thread.as_deref(), Some("worker"));
+        assert_eq!(report.transport.as_deref(), Some("shared"));
+        assert_eq!((report.underruns, report.packets_received), (2, 300));
+        assert_eq!((report.concealed_ms, report.concealments), (10.0, 1));
+        assert_eq!(report.error.as_deref(), Some("audio decoder: broken"));
+        assert_eq!(report.skew_ms, Some(40.0), "skew against the page's video");
+        // The page's own refusal comes first; a new rendition forgets the player's figures.
+        page.refuse(AudioState::Failed, "the audio worker stopped".into());
+        assert_eq!(
+            page.report(None).error.as_deref(),
+            Some("the audio worker stopped")
+        );
+        page.start("opus", 48_000, 2);
+        let report = page.report(None);
+        assert_eq!((report.underruns, report.thread), (0, None));
     }
 
     #[test]

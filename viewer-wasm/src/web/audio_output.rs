@@ -1,12 +1,14 @@
 //! Where decoded audio goes: an `AudioContext` (one per page, created at the stream's sample
 //! rate), the ring-reading `AudioWorkletNode` (`audio_worklet.js`) and a gain node for volume
 //! and mute. The ring is a `SharedArrayBuffer` when the page is cross-origin isolated (the
-//! relay's pages are), and otherwise the same ring kept in the worklet, fed by messages.
+//! relay's pages are), written by the audio worker (`audio_worker.rs`), and otherwise the same
+//! ring kept in the worklet, fed by messages from the page's thread (`ring_writer.rs` writes
+//! both).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use js_sys::{Atomics, Float32Array, Function, Int32Array, Object, Reflect, SharedArrayBuffer};
+use js_sys::{Function, Int32Array, Object, Reflect, SharedArrayBuffer};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -15,8 +17,9 @@ use web_sys::{
 };
 
 use super::describe;
-use crate::audio::ring::{Ring, Samples, Written};
-use crate::audio::schedule::OutputClock;
+use super::ring_writer::{Counters, RingWriter};
+use crate::audio::ring::Ring;
+use crate::audio::worker_link::OutputStamp;
 
 /// The worklet's source, loaded from a blob URL so an embedding page needs no extra file.
 const WORKLET: &str = include_str!("audio_worklet.js");
@@ -25,15 +28,6 @@ const PROCESSOR: &str = "viewer-ring-reader";
 /// Ring capacity: one second of audio is far more than any playout target.
 const RING_SECONDS: u32 = 1;
 
-/// Header slots, as `audio_worklet.js` lays them out.
-const WRITE: u32 = 0;
-const READ: u32 = 1;
-const UNDERRUNS: usize = 2;
-const OFFSET: usize = 3;
-const PLAYED: usize = 4;
-const CONCEALED: usize = 5;
-const CONCEALMENTS: usize = 6;
-const HEADER: u32 = 8;
 /// Message transport: the worklet posts its counters every this many render quanta.
 const REPORT_EVERY_QUANTA: u32 = 4;
 /// Frames in a render quantum (Web Audio's fixed block size).
@@ -101,10 +95,6 @@ impl Speakers {
         self.apply_gain();
     }
 
-    pub fn muted(&self) -> bool {
-        self.muted.get()
-    }
-
     pub fn set_volume(&self, volume: f64) {
         self.volume.set(if volume.is_finite() {
             volume.clamp(0.0, 1.0)
@@ -130,54 +120,15 @@ impl Speakers {
     }
 }
 
-/// The worklet's counters as last seen.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    pub read: u32,
-    pub underruns: u32,
-    pub frame_offset: u32,
-    pub played: u32,
-    /// Frames the worklet concealed where the ring ran dry after audio had started.
-    pub concealed_frames: u32,
-    /// Concealment events: runs of dry frames, each after audio from the ring.
-    pub concealments: u32,
-    /// Whether the worklet has reported at all (it sets the offset on its first quantum).
-    pub seen: bool,
-}
-
-/// How samples reach the worklet.
-enum Transport {
-    Shared {
-        header: Int32Array,
-        samples: SharedSamples,
-    },
-    Message {
-        counters: Rc<Cell<Counters>>,
-    },
-}
-
-/// The shared ring's samples, as [`Samples`] storage.
-struct SharedSamples(Float32Array);
-
-impl Samples for SharedSamples {
-    fn copy_in(&mut self, offset: usize, data: &[f32]) {
-        if data.is_empty() {
-            return;
-        }
-        // SAFETY: the view borrows wasm memory, which only moves when Rust allocates; `set`
-        // copies it out before anything can.
-        let view = unsafe { Float32Array::view(data) };
-        self.0.set(&view, offset as u32);
-    }
-}
-
 /// One track's connection to the speakers.
 pub struct AudioOutput {
     context: AudioContext,
     node: AudioWorkletNode,
-    transport: Transport,
+    /// The ring's memory, when it is shared (otherwise the worklet keeps it).
+    buffer: Option<SharedArrayBuffer>,
+    /// The worklet's counters as it last posted them (message transport).
+    counters: Rc<Cell<Counters>>,
     ring: Ring,
-    write: u32,
     sample_rate: f64,
     _onmessage: Closure<dyn FnMut(MessageEvent)>,
 }
@@ -204,7 +155,7 @@ impl AudioOutput {
         let _ = Url::revoke_object_url(&url);
         loaded.map_err(|err| format!("cannot load the audio worklet: {}", describe(err)))?;
 
-        let ring = Ring::new(sample_rate * RING_SECONDS, channels);
+        let ring = ring(sample_rate, channels);
         let processor = Object::new();
         let set = |key: &str, value: JsValue| {
             let _ = Reflect::set(&processor, &key.into(), &value);
@@ -213,10 +164,8 @@ impl AudioOutput {
         set("channels", channels.into());
         set("probe", on_onset.is_some().into());
         set("reportEvery", REPORT_EVERY_QUANTA.into());
-        let shared = (!messages_only && shared_memory_available()).then(|| {
-            let bytes = HEADER * 4 + ring.samples() as u32 * 4;
-            SharedArrayBuffer::new(bytes)
-        });
+        let shared = (!messages_only && shared_memory_available())
+            .then(|| SharedArrayBuffer::new(RingWriter::shared_bytes(&ring)));
         if let Some(buffer) = &shared {
             set("sab", buffer.into());
         }
@@ -237,7 +186,7 @@ impl AudioOutput {
                 if let Ok(header) = Reflect::get(&data, &"counters".into())
                     && let Ok(header) = header.dyn_into::<Int32Array>()
                 {
-                    counters.set(read_counters(|slot| header.get_index(slot as u32)));
+                    counters.set(Counters::read(|slot| header.get_index(slot as u32)));
                 }
                 if let Some(on_onset) = &on_onset
                     && let Ok(frame) = Reflect::get(&data, &"onset".into())
@@ -250,130 +199,63 @@ impl AudioOutput {
         };
         let port = node.port().map_err(describe)?;
         port.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
-        let transport = match shared {
-            Some(buffer) => Transport::Shared {
-                header: Int32Array::new_with_byte_offset_and_length(&buffer, 0, HEADER),
-                samples: SharedSamples(Float32Array::new_with_byte_offset_and_length(
-                    &buffer,
-                    HEADER * 4,
-                    ring.samples() as u32,
-                )),
-            },
-            None => Transport::Message { counters },
-        };
         Ok(Self {
             context,
             node,
-            transport,
+            buffer: shared,
+            counters,
             ring,
-            write: 0,
             sample_rate: f64::from(sample_rate),
             _onmessage: onmessage,
         })
     }
 
-    /// How much later than the counters say a chunk written now can be heard at the earliest,
-    /// ms. Shared memory: none (the worklet sees the write and the page sees the read at once).
-    /// Messages: the read position the page knows is up to a report period old, and a posted
-    /// chunk reaches the worklet only between the audio thread's callbacks (`baseLatency`
-    /// apart); planned without these, the ring ran dry for a few ms now and then.
-    pub fn delivery_ms(&self) -> f64 {
-        match self.transport {
-            Transport::Shared { .. } => 0.0,
-            Transport::Message { .. } => {
-                let report = f64::from(REPORT_EVERY_QUANTA * QUANTUM_FRAMES) / self.sample_rate;
-                let callback = Reflect::get(&self.context, &"baseLatency".into())
-                    .ok()
-                    .and_then(|latency| latency.as_f64())
-                    .filter(|latency| latency.is_finite() && *latency > 0.0)
-                    .unwrap_or(DEFAULT_BASE_LATENCY_S);
-                (report + callback) * 1000.0
-            }
-        }
+    /// The ring's memory, when it is shared: another thread may write it.
+    pub fn shared_buffer(&self) -> Option<&SharedArrayBuffer> {
+        self.buffer.as_ref()
     }
 
-    /// "shared" or "message".
-    pub fn transport(&self) -> &'static str {
-        match self.transport {
-            Transport::Shared { .. } => "shared",
-            Transport::Message { .. } => "message",
-        }
+    /// The writer of this output's ring, on the page's thread.
+    pub fn writer(&self) -> Result<RingWriter, String> {
+        Ok(match &self.buffer {
+            Some(buffer) => RingWriter::shared(buffer, self.ring, self.sample_rate),
+            None => RingWriter::message(
+                self.node.port().map_err(describe)?,
+                self.counters.clone(),
+                self.message_delivery_ms(),
+                self.ring,
+                self.sample_rate,
+            ),
+        })
     }
 
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
-    }
-
-    pub fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
-    /// The ring's write counter.
-    pub fn write_position(&self) -> u32 {
-        self.write
+    /// How much later than the counters say a chunk posted now can be heard at the earliest,
+    /// ms: the read position the page knows is up to a report period old, and a posted chunk
+    /// reaches the worklet only between the audio thread's callbacks (`baseLatency` apart);
+    /// planned without these, the ring ran dry for a few ms now and then.
+    fn message_delivery_ms(&self) -> f64 {
+        let report = f64::from(REPORT_EVERY_QUANTA * QUANTUM_FRAMES) / self.sample_rate;
+        let callback = Reflect::get(&self.context, &"baseLatency".into())
+            .ok()
+            .and_then(|latency| latency.as_f64())
+            .filter(|latency| latency.is_finite() && *latency > 0.0)
+            .unwrap_or(DEFAULT_BASE_LATENCY_S);
+        (report + callback) * 1000.0
     }
 
     pub fn running(&self) -> bool {
         self.context.state() == AudioContextState::Running
     }
 
-    /// The worklet's counters now (shared) or as last reported (message).
-    pub fn counters(&self) -> Counters {
-        match &self.transport {
-            Transport::Shared { header, .. } => {
-                let mut counters =
-                    read_counters(|slot| Atomics::load(header, slot as u32).unwrap_or(0));
-                counters.seen = counters.frame_offset != 0 || counters.read != 0;
-                counters
-            }
-            Transport::Message { counters } => counters.get(),
-        }
-    }
-
-    /// When ring frames will be heard, if the worklet has started playing.
-    pub fn clock(&self, counters: &Counters, now_unix_ms: f64) -> Option<OutputClock> {
-        if !counters.seen {
-            return None;
-        }
-        let (context_seconds, heard_unix_ms) = output_timestamp(&self.context, now_unix_ms)?;
-        Some(OutputClock {
-            sample_rate: self.sample_rate,
-            frame_offset: counters.frame_offset,
-            context_frames: context_seconds * self.sample_rate,
-            unix_ms: heard_unix_ms,
+    /// The context's output timestamp now, as Unix ms.
+    pub fn stamp(&self, now_unix_ms: f64) -> Option<OutputStamp> {
+        let (context_seconds, unix_ms) = output_timestamp(&self.context, now_unix_ms)?;
+        Some(OutputStamp {
+            context_seconds,
+            unix_ms,
         })
     }
-
-    /// Append interleaved frames at the write counter.
-    pub fn write(&mut self, data: &[f32], counters: &Counters) -> Written {
-        let written = match &mut self.transport {
-            Transport::Shared { header, samples } => {
-                let read = Atomics::load(header, READ).unwrap_or(0) as u32;
-                let written = self.ring.write(samples, self.write, read, data);
-                let next = self.write.wrapping_add(written.frames);
-                let _ = Atomics::store(header, WRITE, next as i32);
-                written
-            }
-            Transport::Message { .. } => {
-                let free = self.ring.free(self.write, counters.read);
-                let channels = self.ring.channels() as usize;
-                let offered = (data.len() / channels) as u32;
-                let frames = offered.min(free);
-                let chunk = Float32Array::from(&data[..frames as usize * channels]);
-                if let Ok(port) = self.node.port() {
-                    let _ = port.post_message(&chunk);
-                }
-                Written {
-                    frames,
-                    overrun: offered - frames,
-                }
-            }
-        };
-        self.write = self.write.wrapping_add(written.frames);
-        written
-    }
 }
-
 impl Drop for AudioOutput {
     fn drop(&mut self) {
         if let Ok(port) = self.node.port() {
@@ -383,20 +265,13 @@ impl Drop for AudioOutput {
     }
 }
 
-fn read_counters(slot: impl Fn(usize) -> i32) -> Counters {
-    Counters {
-        read: slot(READ as usize) as u32,
-        underruns: slot(UNDERRUNS) as u32,
-        frame_offset: slot(OFFSET) as u32,
-        played: slot(PLAYED) as u32,
-        concealed_frames: slot(CONCEALED) as u32,
-        concealments: slot(CONCEALMENTS) as u32,
-        seen: true,
-    }
+/// The ring for a stream of `sample_rate` and `channels` (the audio worker builds the same).
+pub fn ring(sample_rate: u32, channels: u32) -> Ring {
+    Ring::new(sample_rate * RING_SECONDS, channels)
 }
 
 /// Whether this page may share memory with the audio thread.
-fn shared_memory_available() -> bool {
+pub fn shared_memory_available() -> bool {
     let global = js_sys::global();
     Reflect::get(&global, &"crossOriginIsolated".into()).is_ok_and(|value| value.is_truthy())
         && Reflect::get(&global, &"SharedArrayBuffer".into()).is_ok_and(|value| value.is_function())

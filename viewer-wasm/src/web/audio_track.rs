@@ -1,5 +1,6 @@
-//! Plays the chosen audio track: reads its frames, decodes them with a WebCodecs
-//! `AudioDecoder`, and schedules every decoded chunk into the worklet's ring so it is heard at
+//! Plays the chosen audio track, on the page's thread or in the audio worker
+//! (`audio_worker.rs`): reads its frames, decodes them with a WebCodecs `AudioDecoder`, and
+//! schedules every decoded chunk into the worklet's ring so it is heard at
 //! its planned time ([`crate::audio::schedule`]), nudged or jumped back on plan
 //! ([`crate::audio::drift`]).
 
@@ -7,7 +8,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Float32Array, Reflect, Uint8Array};
-use moq_net::track;
+use moq_net::{broadcast, track};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -15,13 +16,16 @@ use web_sys::{
     AudioSampleFormat, CodecState, EncodedAudioChunk, EncodedAudioChunkInit, EncodedAudioChunkType,
 };
 
-use super::audio_output::{AudioOutput, Counters};
+use super::audio_output::AudioOutput;
+use super::audio_worker;
 use super::describe;
+use super::ring_writer::{Counters, RingWriter};
 use super::shared::Shared;
 use crate::audio::drift::{self, Corrector};
 use crate::audio::pairing::Pairing;
 use crate::audio::schedule::Playout;
-use crate::audio::status::AudioState;
+use crate::audio::status::{AudioReport, AudioState, AudioStatus};
+use crate::audio::worker_link::{OutputStamp, TICK_MS, WorkerStart};
 use crate::catalog::AudioRendition;
 use crate::clock::Clock;
 use crate::container;
@@ -63,10 +67,28 @@ pub async fn refusal(rendition: &AudioRendition) -> Option<String> {
     }
 }
 
-/// Play `track` until it ends, or fail with why sound stopped (video goes on either way).
+/// Where a [`Player`] runs (the page's thread or the audio worker): what it reads from there
+/// and where its figures go.
+pub trait Host {
+    /// Wall-clock Unix ms, sub-millisecond.
+    fn now_unix_ms(&self) -> f64;
+    /// Whether the audio context runs (sound is not blocked waiting for a click).
+    fn running(&self) -> bool;
+    /// The audio context's output timestamp, as recent as this thread knows it.
+    fn output_stamp(&self, now_unix_ms: f64) -> Option<OutputStamp>;
+    /// The video's paint latency median, which audio is played at.
+    fn video_latency_p50(&self) -> Option<f64>;
+    /// The player's figures, every [`TICK_MS`] while it plays.
+    fn report(&self, report: AudioReport);
+}
+
+/// Play the audio track `name` of `broadcast` on the page: in the audio worker where the
+/// page is cross-origin isolated, on the page's thread otherwise. Runs until the track ends
+/// or fails with why sound stopped (video goes on either way).
 pub async fn play(
     shared: &Rc<Shared>,
-    track: track::Subscriber,
+    broadcast: &broadcast::Consumer,
+    name: &str,
     rendition: &AudioRendition,
     clock: Option<Clock>,
 ) -> Result<(), String> {
@@ -81,10 +103,71 @@ pub async fn play(
         shared.audio_messages_only,
     )
     .await?;
-    shared.telemetry().audio.transport = Some(output.transport());
-    let player = Rc::new(RefCell::new(Player::new(output, clock)));
-    let mut decoder = Decoder::new(shared.clone(), player, config(rendition))?;
+    if output.shared_buffer().is_some() {
+        let start = WorkerStart {
+            relay: shared.source.relay.clone(),
+            fingerprint: shared.source.fingerprint.clone(),
+            broadcast: shared.source.name.clone(),
+            track: name.to_owned(),
+            codec: rendition.codec.clone(),
+            sample_rate: rendition.sample_rate,
+            channels: rendition.number_of_channels,
+            description: rendition.description.clone(),
+            clock,
+        };
+        return audio_worker::play(shared, &output, &start).await;
+    }
+    let track =
+        super::broadcast::subscribe(broadcast, name, super::broadcast::audio_subscription())
+            .await?;
+    let writer = output.writer()?;
+    let host: Rc<dyn Host> = Rc::new(PageHost {
+        shared: shared.clone(),
+        output,
+    });
+    let player = Rc::new(RefCell::new(Player::new(writer, clock, "page")));
+    let mut decoder = Decoder::new(host, player.clone(), config(rendition))?;
+    feed(track, &mut decoder, &player).await
+}
 
+/// The page's thread as a player's host.
+struct PageHost {
+    shared: Rc<Shared>,
+    output: AudioOutput,
+}
+
+impl Host for PageHost {
+    fn now_unix_ms(&self) -> f64 {
+        self.shared.now_unix_ms()
+    }
+
+    fn running(&self) -> bool {
+        self.output.running()
+    }
+
+    fn output_stamp(&self, now_unix_ms: f64) -> Option<OutputStamp> {
+        self.output.stamp(now_unix_ms)
+    }
+
+    fn video_latency_p50(&self) -> Option<f64> {
+        self.shared.telemetry().video_latency_p50()
+    }
+
+    fn report(&self, report: AudioReport) {
+        let running = self.output.running();
+        let mut telemetry = self.shared.telemetry();
+        telemetry.alive(self.shared.now_ms());
+        telemetry.audio.context_running(running);
+        telemetry.audio.played(report);
+    }
+}
+
+/// Decode the frames of `track` until it ends (`Ok`), or the decoder cannot be rebuilt.
+pub async fn feed(
+    track: track::Subscriber,
+    decoder: &mut Decoder,
+    player: &RefCell<Player>,
+) -> Result<(), String> {
     let mut track = track.ordered();
     loop {
         let mut group = match track.next_group().await {
@@ -99,21 +182,24 @@ pub async fn play(
             if payload.is_empty() {
                 continue;
             }
-            shared.telemetry().audio.packets_received += 1;
+            player.borrow_mut().status.packets_received += 1;
             if decoder.recover()? {
-                let mut telemetry = shared.telemetry();
-                telemetry.audio.decoder_errors += 1;
+                player.borrow_mut().status.decoder_errors += 1;
             }
             if let Err(err) = decoder.decode(payload, header.timestamp_us as f64) {
-                shared.telemetry().audio.error = Some(err);
+                player.borrow_mut().status.error = Some(err);
             }
         }
     }
 }
 
 /// Schedules decoded audio into the ring.
-struct Player {
-    output: AudioOutput,
+pub struct Player {
+    writer: RingWriter,
+    /// What the player reports (see [`Host::report`]).
+    pub status: AudioStatus,
+    /// When it last reported, Unix ms.
+    reported_unix_ms: f64,
     /// The packets decoding, for the timestamp each output is scheduled by.
     pairing: Pairing,
     clock: Option<Clock>,
@@ -129,9 +215,15 @@ struct Player {
 }
 
 impl Player {
-    fn new(output: AudioOutput, clock: Option<Clock>) -> Self {
+    /// A player writing with `writer`, on `thread` ("page" or "worker").
+    pub fn new(writer: RingWriter, clock: Option<Clock>, thread: &'static str) -> Self {
+        let mut status = AudioStatus::default();
+        status.transport = Some(writer.transport());
+        status.thread = Some(thread);
         Self {
-            output,
+            writer,
+            status,
+            reported_unix_ms: f64::NEG_INFINITY,
             pairing: Pairing::default(),
             clock,
             playout: Playout::default(),
@@ -144,12 +236,21 @@ impl Player {
         }
     }
 
+    /// Report the figures now.
+    pub fn report(&mut self, host: &dyn Host, now_unix_ms: f64) {
+        self.reported_unix_ms = now_unix_ms;
+        host.report(self.status.report(None));
+    }
+
     /// One decoded chunk: copy it out, decide where it is heard, write it.
-    fn push(&mut self, shared: &Shared, data: &AudioData) {
-        let now_unix_ms = shared.now_unix_ms();
-        let running = self.output.running();
-        let counters = self.output.counters();
-        self.update_status(shared, running, &counters);
+    fn push(&mut self, host: &dyn Host, data: &AudioData) {
+        let now_unix_ms = host.now_unix_ms();
+        if now_unix_ms - self.reported_unix_ms >= TICK_MS {
+            self.report(host, now_unix_ms);
+        }
+        let running = host.running();
+        let counters = self.writer.counters();
+        self.update_status(&counters);
         let timestamp_us = self.pairing.output(data.timestamp());
         if !running {
             // Blocked until the user clicks: nothing can be heard, so nothing is kept.
@@ -158,7 +259,7 @@ impl Player {
         let Some(frames) = self.copy_out(data) else {
             return;
         };
-        let channels = self.output.ring().channels() as usize;
+        let channels = self.writer.ring().channels() as usize;
         let sample_rate = f64::from(data.sample_rate());
         let capture_unix_ms = match self.clock {
             Some(clock) => clock.sender_unix_ms(timestamp_us),
@@ -171,60 +272,59 @@ impl Player {
         };
         self.playout.arrived(capture_unix_ms, now_unix_ms);
 
-        let Some(clock) = self.output.clock(&counters, now_unix_ms) else {
+        let clock = match counters.seen {
+            true => host
+                .output_stamp(now_unix_ms)
+                .map(|stamp| stamp.clock(self.writer.sample_rate(), counters.frame_offset)),
+            false => None,
+        };
+        let Some(clock) = clock else {
             // The worklet has not played a quantum yet: start the stream; the plan takes over
             // from the next chunk.
-            self.write_chunk(shared, 0, frames as usize);
+            self.write_chunk(0, frames as usize);
             return;
         };
         let output_latency_ms =
-            clock.heard_unix_ms(counters.read) - now_unix_ms + self.output.delivery_ms();
-        let video_latency = shared.telemetry().video_latency_p50();
-        let target_ms = self
-            .playout
-            .target_ms(video_latency, output_latency_ms, now_unix_ms);
-        let heard_unix_ms = clock.heard_unix_ms(self.output.write_position());
+            clock.heard_unix_ms(counters.read) - now_unix_ms + self.writer.delivery_ms();
+        let target_ms =
+            self.playout
+                .target_ms(host.video_latency_p50(), output_latency_ms, now_unix_ms);
+        let heard_unix_ms = clock.heard_unix_ms(self.writer.write_position());
         let lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
         let plan = self.corrector.plan(lateness_ms, frames, sample_rate);
-        {
-            let mut telemetry = shared.telemetry();
-            telemetry.audio.target_ms = Some(target_ms);
-            telemetry.audio.arrival_ms = self.playout.arrival();
-            telemetry.audio.error_ms = Some(lateness_ms);
-        }
+        self.status.target_ms = Some(target_ms);
+        self.status.arrival_ms = self.playout.arrival();
+        self.status.error_ms = Some(lateness_ms);
 
         if plan.silence > 0 {
             let silence = vec![0.0; plan.silence as usize * channels];
-            let written = self.output.write(&silence, &counters);
-            shared.telemetry().audio.overruns += u64::from(written.overrun);
+            let written = self.writer.write(&silence, &counters);
+            self.status.overruns += u64::from(written.overrun);
         }
         if plan.frames > 0 {
-            let first_heard = clock.heard_unix_ms(self.output.write_position());
+            let first_heard = clock.heard_unix_ms(self.writer.write_position());
             let first_captured = capture_unix_ms + f64::from(plan.skip) * 1000.0 / sample_rate;
-            shared
-                .telemetry()
-                .audio
-                .scheduled(first_captured, first_heard);
+            self.status.scheduled(first_captured, first_heard);
         }
-        self.write_chunk(shared, plan.skip as usize, plan.frames as usize);
-        shared.telemetry().audio.jumps = self.corrector.jumps;
+        self.write_chunk(plan.skip as usize, plan.frames as usize);
+        self.status.jumps = self.corrector.jumps;
     }
 
     /// Write the interleaved chunk from frame `skip`, resampled to `frames` frames.
-    fn write_chunk(&mut self, shared: &Shared, skip: usize, frames: usize) {
-        let channels = self.output.ring().channels() as usize;
+    fn write_chunk(&mut self, skip: usize, frames: usize) {
+        let channels = self.writer.ring().channels() as usize;
         let rest = &self.interleaved[(skip * channels).min(self.interleaved.len())..];
         drift::resample(rest, channels, frames, &mut self.resampled);
-        let counters = self.output.counters();
-        let written = self.output.write(&self.resampled, &counters);
-        shared.telemetry().audio.overruns += u64::from(written.overrun);
+        let counters = self.writer.counters();
+        let written = self.writer.write(&self.resampled, &counters);
+        self.status.overruns += u64::from(written.overrun);
     }
 
     /// Copy `data` into `interleaved` with the ring's channel count; the frame count.
     fn copy_out(&mut self, data: &AudioData) -> Option<u32> {
         let frames = data.number_of_frames();
         let source_channels = data.number_of_channels().max(1);
-        let channels = self.output.ring().channels();
+        let channels = self.writer.ring().channels();
         self.interleaved.clear();
         self.interleaved
             .resize(frames as usize * channels as usize, 0.0);
@@ -242,32 +342,24 @@ impl Player {
         Some(frames)
     }
 
-    fn update_status(&mut self, shared: &Shared, running: bool, counters: &Counters) {
-        let ring = *self.output.ring();
-        let rate = f64::from(self.output_sample_rate());
-        let mut telemetry = shared.telemetry();
-        telemetry.alive(shared.now_ms());
-        let audio = &mut telemetry.audio;
-        audio.muted = shared.speakers.muted();
-        audio.volume = shared.speakers.volume();
-        audio.context_running(running);
-        if counters.seen {
-            audio.underruns = u64::from(counters.underruns);
-            audio.concealment(counters.concealed_frames, counters.concealments, rate);
-            let previous = self.played.replace(counters.played).unwrap_or(0);
-            audio.frames_played += u64::from(counters.played.wrapping_sub(previous));
-            let filled = ring.filled(self.output.write_position(), counters.read);
-            audio.buffered_ms = Some(f64::from(filled) * 1000.0 / rate);
+    fn update_status(&mut self, counters: &Counters) {
+        if !counters.seen {
+            return;
         }
-    }
-
-    fn output_sample_rate(&self) -> u32 {
-        self.output.sample_rate() as u32
+        let ring = *self.writer.ring();
+        let rate = self.writer.sample_rate();
+        let audio = &mut self.status;
+        audio.underruns = u64::from(counters.underruns);
+        audio.concealment(counters.concealed_frames, counters.concealments, rate);
+        let previous = self.played.replace(counters.played).unwrap_or(0);
+        audio.frames_played += u64::from(counters.played.wrapping_sub(previous));
+        let filled = ring.filled(self.writer.write_position(), counters.read);
+        audio.buffered_ms = Some(f64::from(filled) * 1000.0 / rate);
     }
 }
 
 /// A configured `AudioDecoder` whose output goes to the [`Player`].
-struct Decoder {
+pub struct Decoder {
     decoder: AudioDecoder,
     player: Rc<RefCell<Player>>,
     config: AudioDecoderConfig,
@@ -276,22 +368,28 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn new(
-        shared: Rc<Shared>,
+    pub fn new(
+        host: Rc<dyn Host>,
         player: Rc<RefCell<Player>>,
         config: AudioDecoderConfig,
     ) -> Result<Self, String> {
         let output = {
-            let (shared, player) = (shared.clone(), player.clone());
+            let player = player.clone();
             Closure::<dyn FnMut(AudioData)>::new(move |data: AudioData| {
-                player.borrow_mut().push(&shared, &data);
+                player.borrow_mut().push(&*host, &data);
                 data.close();
             })
         };
-        let error = Closure::<dyn FnMut(JsValue)>::new(move |err: JsValue| {
-            shared.telemetry().audio.error = Some(format!("audio decoder: {}", describe(err)));
-        });
+        let error = {
+            let player = player.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |err: JsValue| {
+                player.borrow_mut().status.error =
+                    Some(format!("audio decoder: {}", describe(err)));
+            })
+        };
         let decoder = build(&config, &output, &error)?;
+        // A new decoder pairs only what it was given.
+        player.borrow_mut().pairing.clear();
         Ok(Self {
             decoder,
             player,
@@ -300,7 +398,6 @@ impl Decoder {
             error,
         })
     }
-
     /// Rebuild the decoder if an error closed it; whether it did.
     fn recover(&mut self) -> Result<bool, String> {
         if self.decoder.state() != CodecState::Closed {

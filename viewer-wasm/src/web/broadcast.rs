@@ -32,13 +32,34 @@ const AUDIO_PRIORITY: u8 = 80;
 const AUDIO_MAX_AGE: Duration = Duration::from_millis(200);
 
 /// Pause before playing an announced broadcast again after its playback stopped by itself.
-const REPLAY_DELAY: Duration = Duration::from_secs(1);
+pub const REPLAY_DELAY: Duration = Duration::from_secs(1);
 
 /// Follow the broadcast `name` until the session's origin closes.
 pub async fn follow(
     shared: Rc<Shared>,
     origin: origin::Consumer,
     name: String,
+) -> Result<Infallible, String> {
+    let gone = || {
+        shared.stop_video();
+        shared.on(Event::Gone);
+    };
+    let play = |origin, path| {
+        // A replaced playback's picture stops before the newer one starts.
+        shared.stop_video();
+        Box::pin(replay(shared.clone(), origin, path)) as LocalBoxFuture<_>
+    };
+    follow_announced(origin, name, gone, play).await
+}
+
+/// Run `play` for the broadcast `name` while it is announced on `origin` (dropping it when it
+/// goes away, and calling `gone`; starting it afresh when it is announced again), until the
+/// origin closes.
+pub async fn follow_announced(
+    origin: origin::Consumer,
+    name: String,
+    mut gone: impl FnMut(),
+    mut play: impl FnMut(origin::Consumer, Path<'static>) -> LocalBoxFuture<'static, Infallible>,
 ) -> Result<Infallible, String> {
     let path = Path::from(name);
     let pattern = Pattern::literal(path.as_str())
@@ -64,20 +85,13 @@ pub async fn follow(
         }
         if !update.kind.is_active() {
             playing = None;
-            shared.stop_video();
-            shared.on(Event::Gone);
+            gone();
         } else {
             // Announced again while playing: a newer publisher of the name (a second one, or
             // the same one reconnected). The relay serves new requests from the newest one but
             // leaves open subscriptions on the old, so play the name afresh.
-            if playing.take().is_some() {
-                shared.stop_video();
-            }
-            playing = Some(Box::pin(replay(
-                shared.clone(),
-                origin.clone(),
-                path.to_owned(),
-            )));
+            drop(playing.take());
+            playing = Some(play(origin.clone(), path.to_owned()));
         }
     }
 }
@@ -150,22 +164,12 @@ async fn play(
             video_decoder = Some(Decoder::new(shared, configs, ladder.start)?);
             shared.set_captured_width(ladder.rungs[0].1.coded_width);
         }
-        let mut audio_playback = None;
-        if let Some((name, rendition)) = &audio {
-            // Audio comes in short groups (100 ms from our publisher; one per packet from
-            // others); a subscription's default budget abandons a group as soon as a newer one
-            // lands, which loses packets that merely crossed on the way. Late ones are kept a
-            // while: the playout decides what a late packet is still good for.
-            let subscription = track::Subscription::default()
-                .with_priority(AUDIO_PRIORITY)
-                .with_max_age(AUDIO_MAX_AGE);
-            let track = subscribe(&broadcast, name, subscription).await?;
+        if let Some((_, rendition)) = &audio {
             shared.telemetry().audio.start(
                 &rendition.codec,
                 rendition.sample_rate,
                 rendition.number_of_channels,
             );
-            audio_playback = Some((track, rendition.clone()));
         }
         let starting = video.as_ref().map(VideoLadder::starting);
         let playing = Playing {
@@ -201,8 +205,8 @@ async fn play(
             }
         };
         let audio_ends = async {
-            if let Some((track, rendition)) = audio_playback.take() {
-                match audio_track::play(shared, track, &rendition, catalog.clock).await {
+            if let Some((name, rendition)) = &audio {
+                match audio_track::play(shared, &broadcast, name, rendition, catalog.clock).await {
                     Ok(()) => shared.telemetry().audio.stop(),
                     Err(why) => audio_track::failed(shared, why),
                 }
@@ -304,7 +308,17 @@ async fn choose_audio(shared: &Shared, catalog: &Catalog) -> Option<(String, Aud
     }
 }
 
-async fn subscribe(
+/// How audio tracks are subscribed to. Audio comes in short groups (100 ms from our publisher;
+/// one per packet from others); a subscription's default budget abandons a group as soon as a
+/// newer one lands, which loses packets that merely crossed on the way. Late ones are kept a
+/// while: the playout decides what a late packet is still good for.
+pub fn audio_subscription() -> track::Subscription {
+    track::Subscription::default()
+        .with_priority(AUDIO_PRIORITY)
+        .with_max_age(AUDIO_MAX_AGE)
+}
+
+pub async fn subscribe(
     broadcast: &broadcast::Consumer,
     name: &str,
     subscription: track::Subscription,

@@ -1,15 +1,17 @@
-//! The connection lifecycle: dial the relay over WebTransport (trusting a self-signed
-//! certificate by its published fingerprint), run the moq-lite session and follow the broadcast
-//! on it; when anything ends it, say why (without the subscribe token) and redial with backoff.
+//! The connection lifecycle, on the page and in the audio worker alike: dial the relay over
+//! WebTransport (trusting a self-signed certificate by its published fingerprint), run the
+//! moq-lite session and follow what it announces; when anything ends it, say why (without the
+//! subscribe token) and redial with backoff.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 
 use futures::future::{Either, select};
 use moq_net::{origin, time};
 use url::Url;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::Response;
 use web_transport_wasm::ClientBuilder;
@@ -21,34 +23,74 @@ use crate::reconnect::Redial;
 use crate::relay_url::{self, Dial};
 use crate::state::Event;
 
+/// What happens to a kept connection, for its owner to show.
+pub enum Link {
+    Dialling,
+    Connected,
+    /// The connection ended, and why (never naming the subscribe token).
+    Lost(String),
+}
+
 /// Keep a viewer connected to `relay` (pinning its certificate with the hash served at
-/// `fingerprint`, when given) and following the broadcast `name`, forever.
-pub async fn run(shared: Rc<Shared>, relay: String, fingerprint: Option<String>, name: String) {
+/// `fingerprint`, when given), running `follow` on each session's announcements, forever;
+/// `on` hears how it goes. `now_ms` is the monotonic clock the redial backoff runs on.
+pub async fn run<F, Following>(
+    relay: String,
+    fingerprint: Option<String>,
+    now_ms: impl Fn() -> f64,
+    mut on: impl FnMut(Link),
+    mut follow: F,
+) where
+    F: FnMut(origin::Consumer) -> Following,
+    Following: Future<Output = Result<Infallible, String>>,
+{
     let mut redial = Redial::default();
     loop {
-        shared.on(Event::Dialling);
-        let Err(message) =
-            session(&shared, &relay, fingerprint.as_deref(), &name, &mut redial).await;
-        shared.stop_video();
+        on(Link::Dialling);
+        let Err(message) = session(&relay, fingerprint.as_deref(), &mut follow, || {
+            redial.connected(now_ms());
+            on(Link::Connected);
+        })
+        .await;
         // The messages may name the session URL: never show its subscribe token.
-        shared.on(Event::Failed(token_redact::redact(
+        on(Link::Lost(token_redact::redact(
             &crate::error_text::plain(&message),
             None,
         )));
         // Without an entropy source every wait is half its base: still growing, just unspread.
         let random = getrandom::u64().unwrap_or_default();
-        super::timer::sleep(redial.ended(shared.now_ms(), random)).await;
+        super::timer::sleep(redial.ended(now_ms(), random)).await;
     }
 }
 
+/// Keep the page's viewer connected and following its broadcast.
+pub async fn run_viewer(shared: Rc<Shared>) {
+    let relay = shared.source.relay.clone();
+    let fingerprint = shared.source.fingerprint.clone();
+    let name = shared.source.name.clone();
+    let on = |link| match link {
+        Link::Dialling => shared.on(Event::Dialling),
+        Link::Connected => shared.on(Event::Connected),
+        Link::Lost(why) => {
+            shared.stop_video();
+            shared.on(Event::Failed(why));
+        }
+    };
+    let follow = |announcements| broadcast::follow(shared.clone(), announcements, name.clone());
+    run(relay, fingerprint, || shared.now_ms(), on, follow).await;
+}
+
 /// One connection, from dialling to the reason it ended.
-async fn session(
-    shared: &Rc<Shared>,
+async fn session<F, Following>(
     relay: &str,
     fingerprint: Option<&str>,
-    name: &str,
-    redial: &mut Redial,
-) -> Result<Infallible, String> {
+    follow: &mut F,
+    connected: impl FnOnce(),
+) -> Result<Infallible, String>
+where
+    F: FnMut(origin::Consumer) -> Following,
+    Following: Future<Output = Result<Infallible, String>>,
+{
     let dial = relay_url::dial(relay, fingerprint)?;
     let transport = connect(&dial).await?;
     let _close = CloseOnDrop(transport.clone());
@@ -60,17 +102,12 @@ async fn session(
         .connect_lite(time::Instant::now(), transport)
         .await
         .map_err(|err| format!("MoQ handshake with {} failed: {err}", dial.session))?;
-    redial.connected(shared.now_ms());
-    shared.on(Event::Connected);
+    connected();
 
     let session_driver = pin!(time::run(driver));
     let origin_driver = pin!(time::run(origin_driver));
     let drivers = select(session_driver, origin_driver);
-    let following = pin!(broadcast::follow(
-        shared.clone(),
-        announcements,
-        name.to_owned()
-    ));
+    let following = pin!(follow(announcements));
     Err(match select(following, drivers).await {
         Either::Left((Err(message), _)) => message,
         Either::Left((Ok(never), _)) => match never {},
@@ -99,12 +136,18 @@ async fn connect(dial: &Dial) -> Result<web_transport_wasm::Session, String> {
         .map_err(|err| format!("cannot connect to {}: {err}", dial.session))
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`: the page's or a worker's.
+    #[wasm_bindgen(js_name = fetch)]
+    fn fetch(url: &str) -> js_sys::Promise;
+}
+
 /// Fetch a self-signed relay certificate's fingerprint (hex SHA-256).
 async fn fingerprint(url: &Url) -> Result<Vec<u8>, String> {
     let failed =
         |why: String| format!("cannot fetch the relay certificate fingerprint from {url}: {why}");
-    let window = web_sys::window().ok_or_else(|| failed("no window".into()))?;
-    let response = JsFuture::from(window.fetch_with_str(url.as_str()))
+    let response = JsFuture::from(fetch(url.as_str()))
         .await
         .map_err(|err| failed(describe(err)))?;
     let response: Response = response

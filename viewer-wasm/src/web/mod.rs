@@ -3,15 +3,18 @@
 
 mod audio_output;
 mod audio_track;
+mod audio_worker;
 mod broadcast;
 mod catalog_track;
 mod connection;
 mod decoder;
 mod render;
+mod ring_writer;
 mod shared;
 mod timer;
 mod track_sink;
 mod video_track;
+mod worker;
 
 use std::rc::Rc;
 
@@ -22,7 +25,7 @@ use web_sys::HtmlCanvasElement;
 
 use crate::availability::webtransport_unavailable;
 use render::RenderLoop;
-use shared::Shared;
+use shared::{Shared, Source};
 
 /// The broadcast watched when the options name none.
 const DEFAULT_NAME: &str = "screen";
@@ -52,8 +55,10 @@ impl Viewer {
     /// (`?jwt=…`) never appears in `stats()` or in messages. `options.name` is the
     /// broadcast, `"screen"` by default.
     /// `options.syncProbe: true` notes flash and beep onsets (see `syncProbe()`);
-    /// `options.audioTransport: "message"` feeds the audio worklet by messages even on a
-    /// cross-origin isolated page (the path embeds in other sites take).
+    /// On a cross-origin isolated page, sound is received (on its own session), decoded and
+    /// written for the audio worklet by a dedicated worker; `options.audioTransport: "message"`
+    /// keeps it on the page's thread, feeding the worklet by messages (the path embeds in other
+    /// sites take).
     /// Where the browser has `MediaStreamTrackGenerator`, frames are shown by a `<video>`
     /// element put in the canvas's place (id `<canvas id>-sink`, same classes; the canvas is
     /// hidden), which keeps the conversion off the page's thread; `options.sink: "canvas"`
@@ -89,11 +94,16 @@ impl Viewer {
         let messages_only = option(&options, "audioTransport").as_deref() == Some("message");
         let track_sink = option(&options, "sink").as_deref() != Some("canvas");
 
-        let shared = Rc::new(Shared::new(performance, probe, messages_only));
+        let source = Source {
+            relay: url,
+            fingerprint,
+            name,
+        };
+        let shared = Rc::new(Shared::new(source, performance, probe, messages_only));
         let render = RenderLoop::start(window, shared.clone(), canvas, track_sink)
             .map_err(|err| JsError::new(&err))?;
         let (connection, registration) = AbortHandle::new_pair();
-        let running = connection::run(shared.clone(), url, fingerprint, name);
+        let running = connection::run_viewer(shared.clone());
         wasm_bindgen_futures::spawn_local(async move {
             let _ = Abortable::new(running, registration).await;
         });
@@ -112,7 +122,8 @@ impl Viewer {
     /// (paint wall clock minus capture wall clock, last ~5 s), `decodeMs`, `rendition` (0 is
     /// the best), `lagMs` (decoding behind the newest frame received), `switches`, and `audio`
     /// (see `audio::status::AudioReport`: `state` "off" | "starting" | "blocked" (needs a
-    /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `underruns`,
+    /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `thread`
+    /// ("worker" | "page": where sound is decoded), `underruns`,
     /// `latencyMs`, `skewMs` (audio latency minus video latency) and more).
     pub fn stats(&self) -> JsValue {
         let report = self.shared.report();

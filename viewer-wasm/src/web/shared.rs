@@ -30,7 +30,16 @@ pub enum TrackRequest {
     Unsubscribe(usize),
 }
 
+/// What the viewer watches, from where: the relay URL (with its token), where its certificate
+/// fingerprint is served, and the broadcast name.
+pub struct Source {
+    pub relay: String,
+    pub fingerprint: Option<String>,
+    pub name: String,
+}
+
 pub struct Shared {
+    pub source: Source,
     player: RefCell<VideoPlayer>,
     /// The video decoder while a video track plays.
     decoder: RefCell<Option<Decoder>>,
@@ -48,8 +57,14 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(performance: Performance, probe: bool, audio_messages_only: bool) -> Self {
+    pub fn new(
+        source: Source,
+        performance: Performance,
+        probe: bool,
+        audio_messages_only: bool,
+    ) -> Self {
         Self {
+            source,
             player: RefCell::default(),
             decoder: RefCell::default(),
             track_requests: RefCell::default(),

@@ -1,0 +1,169 @@
+//! The audio worker's side (see `audio_worker.rs` for the page's): `audioWorkerMain`, called by
+//! the worker's bootstrap once the viewer module is instantiated there. It keeps its own
+//! WebTransport session to the relay (the page's connection code, redialling the same way),
+//! follows the broadcast, subscribes to the audio track the page chose, decodes it and writes
+//! it into the worklet's shared ring with the same player the page uses, on the output clock
+//! and video latency the page ticks in. Its figures go back to the page every tick.
+
+use std::cell::{Cell, RefCell};
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use futures::future::LocalBoxFuture;
+use js_sys::{Object, Reflect, SharedArrayBuffer};
+use moq_net::{Path, origin};
+use wasm_bindgen::prelude::*;
+use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Performance};
+
+use super::audio_output;
+use super::audio_track::{self, Decoder, Host, Player};
+use super::broadcast;
+use super::connection::{self, Link};
+use super::ring_writer::RingWriter;
+use crate::audio::status::AudioReport;
+use crate::audio::worker_link::{OutputStamp, Tick, WorkerStart};
+
+/// Start playing as `start` (a [`WorkerStart`] as JSON) says. Runs in the audio
+/// worker only; returns once playback is under way. `buffer` is the ring's memory, shared
+/// with the page's worklet.
+#[wasm_bindgen(js_name = audioWorkerMain)]
+pub fn audio_worker_main(start: &str, buffer: SharedArrayBuffer) -> Result<(), JsError> {
+    let start: WorkerStart = serde_json::from_str(start)
+        .map_err(|err| JsError::new(&format!("bad audio worker start: {err}")))?;
+    let scope: DedicatedWorkerGlobalScope = js_sys::global()
+        .dyn_into()
+        .map_err(|_| JsError::new("audioWorkerMain runs in a dedicated worker"))?;
+    let performance = scope
+        .performance()
+        .ok_or_else(|| JsError::new("the audio worker needs performance"))?;
+    let host = Rc::new(WorkerHost {
+        scope: scope.clone(),
+        performance,
+        tick: Cell::default(),
+    });
+    let onmessage = {
+        let host = host.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if let Some(tick) = event.data().as_string()
+                && let Ok(tick) = serde_json::from_str::<Tick>(&tick)
+            {
+                host.tick.set(tick);
+            }
+        })
+    };
+    scope.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker, which the page ends when audio stops.
+    onmessage.forget();
+
+    let ring = audio_output::ring(start.sample_rate, start.channels.max(1));
+    let writer = RingWriter::shared(&buffer, ring, f64::from(start.sample_rate));
+    let player = Rc::new(RefCell::new(Player::new(writer, start.clock, "worker")));
+    wasm_bindgen_futures::spawn_local(run(start, host, player));
+    Ok(())
+}
+
+/// Keep a session to the relay and play the track on each.
+async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player>>) {
+    let on = |link| match link {
+        Link::Dialling => {}
+        Link::Connected => player.borrow_mut().status.error = None,
+        Link::Lost(why) => {
+            let mut player = player.borrow_mut();
+            player.status.error = Some(format!("audio: {why}"));
+            player.report(&*host, host.now_unix_ms());
+        }
+    };
+    let follow = |announcements: origin::Consumer| {
+        let name = start.broadcast.clone();
+        let (start, host, player) = (start.clone(), host.clone(), player.clone());
+        let play = move |origin, path| {
+            Box::pin(replay(
+                origin,
+                path,
+                start.clone(),
+                host.clone(),
+                player.clone(),
+            )) as LocalBoxFuture<'static, Infallible>
+        };
+        broadcast::follow_announced(announcements, name, || {}, play)
+    };
+    let performance = host.performance.clone();
+    connection::run(
+        start.relay.clone(),
+        start.fingerprint.clone(),
+        move || performance.now(),
+        on,
+        follow,
+    )
+    .await;
+}
+
+/// Play the track over and over while the broadcast stays announced.
+async fn replay(
+    origin: origin::Consumer,
+    path: Path<'static>,
+    start: WorkerStart,
+    host: Rc<WorkerHost>,
+    player: Rc<RefCell<Player>>,
+) -> Infallible {
+    loop {
+        if let Err(why) = play(&origin, &path, &start, &host, &player).await {
+            player.borrow_mut().status.error = Some(why);
+        }
+        super::timer::sleep(broadcast::REPLAY_DELAY).await;
+    }
+}
+
+/// Play the track until it ends.
+async fn play(
+    origin: &origin::Consumer,
+    path: &Path<'_>,
+    start: &WorkerStart,
+    host: &Rc<WorkerHost>,
+    player: &Rc<RefCell<Player>>,
+) -> Result<(), String> {
+    let consumer = origin
+        .request_broadcast(path)
+        .await
+        .map_err(|err| format!("cannot open broadcast {path}: {err}"))?;
+    let track =
+        broadcast::subscribe(&consumer, &start.track, broadcast::audio_subscription()).await?;
+    let host: Rc<dyn Host> = host.clone();
+    let config = audio_track::config(&start.rendition());
+    let mut decoder = Decoder::new(host, player.clone(), config)?;
+    audio_track::feed(track, &mut decoder, player).await
+}
+
+/// The worker as a player's host: its clock, and what the page last ticked in.
+struct WorkerHost {
+    scope: DedicatedWorkerGlobalScope,
+    performance: Performance,
+    tick: Cell<Tick>,
+}
+
+impl Host for WorkerHost {
+    fn now_unix_ms(&self) -> f64 {
+        self.performance.time_origin() + self.performance.now()
+    }
+
+    fn running(&self) -> bool {
+        self.tick.get().running
+    }
+
+    fn output_stamp(&self, _: f64) -> Option<OutputStamp> {
+        self.tick.get().output
+    }
+
+    fn video_latency_p50(&self) -> Option<f64> {
+        self.tick.get().video_latency_p50
+    }
+
+    fn report(&self, report: AudioReport) {
+        let Ok(report) = serde_json::to_string(&report) else {
+            return;
+        };
+        let message = Object::new();
+        let _ = Reflect::set(&message, &"report".into(), &report.into());
+        let _ = self.scope.post_message(&message);
+    }
+}
