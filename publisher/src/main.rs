@@ -48,7 +48,10 @@ use crate::ladder::Light;
 use crate::plan::Host;
 use crate::status::{AudioMeter, AudioState, LightReport, State, VideoState};
 
-#[tokio::main]
+// One runtime thread: the async side only carries the session and the status ticker (capture
+// and import run on threads of their own), and a multi-thread runtime's workers (one per core)
+// cost wake-ups between themselves for nothing.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
