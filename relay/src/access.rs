@@ -19,6 +19,10 @@ pub const PATH: &str = "anon";
 
 /// How long a stopping relay waits for its sessions to leave.
 pub const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+/// A session with nothing heard from its peer for this long is dead (see [`config`]).
+pub const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(4);
+/// How often a quiet session pings its peer: four chances inside [`IDLE_TIMEOUT`].
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// How the relay is reached.
 #[derive(Clone, Debug)]
@@ -107,6 +111,12 @@ listen = "{bind}"
     // Stopping tells every session (GOAWAY) and gives them this long to leave before closing
     // them, so publishers and viewers redial at once instead of waiting out an idle timeout.
     config.drain_timeout = DRAIN;
+    // A relay that dies without a goodbye (a crash, a power cut) is noticed by its peers only
+    // when the session falls idle; QUIC takes the smaller of both ends' timeouts, so this one
+    // sets it for publishers and browsers alike: they redial a restarted relay within seconds
+    // instead of moq's default 10 s. Pings keep a quiet but live session well inside it.
+    config.quic.idle_timeout = IDLE_TIMEOUT;
+    config.quic.keep_alive = KEEP_ALIVE;
     Ok(config)
 }
 
@@ -122,6 +132,12 @@ mod tests {
         assert!(
             text.contains("127.0.0.1:4443"),
             "QUIC not on loopback: {text}"
+        );
+        let quic = config.quic.resolve();
+        assert_eq!(
+            (quic.idle_timeout, quic.keep_alive),
+            (IDLE_TIMEOUT, Some(KEEP_ALIVE)),
+            "a crashed relay must be noticed within seconds"
         );
         assert!(text.contains("c.pem") && text.contains("k.pem"));
         assert!(!config.web.ws);

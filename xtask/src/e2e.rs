@@ -8,11 +8,11 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
-use crate::{e2e_audio, e2e_remote, e2e_takeover, glass, picture};
+use crate::{e2e_audio, e2e_crash, e2e_remote, e2e_takeover, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 15] = [
+const TESTS: [(&str, Test); 16] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -28,6 +28,10 @@ const TESTS: [(&str, Test); 15] = [
     (
         "a_4x_throttled_viewer_never_freezes_for_half_a_second",
         smooth_under_throttling,
+    ),
+    (
+        "a_crashed_relay_is_redialled_by_the_publisher_and_the_viewer",
+        e2e_crash::a_crashed_relay_is_redialled_by_the_publisher_and_the_viewer,
     ),
     (
         "a_second_publisher_of_the_name_takes_over_without_a_reload",

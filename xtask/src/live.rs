@@ -214,6 +214,15 @@ impl Stack {
         Ok(())
     }
 
+    /// Kill the relay (SIGKILL: a crash, no goodbye to its sessions) and start it again with
+    /// the same arguments. Publishers keep running.
+    pub fn crash_and_restart_relay(&mut self) -> anyhow::Result<()> {
+        let _ = self.relay.child.kill();
+        let _ = self.relay.child.wait();
+        self.relay = self.setup.spawn(self.output)?;
+        Ok(())
+    }
+
     /// The relay's process id.
     pub fn relay_pid(&self) -> u32 {
         self.relay.child.id()
