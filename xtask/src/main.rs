@@ -8,6 +8,7 @@ mod build_web;
 mod chromium;
 mod e2e;
 mod e2e_audio;
+mod e2e_hevc;
 mod e2e_remote;
 mod e2e_takeover;
 mod glass;
