@@ -78,8 +78,9 @@ pub struct Args {
     pub no_cursor: bool,
 
     /// Video codec: `h264` (every browser), or `hevc`/`av1` from a hardware encoder (Windows:
-    /// Intel QSV, NVIDIA NVENC, AMD AMF; macOS: VideoToolbox, HEVC only), falling back to H.264
-    /// when none opens. Viewers whose browser cannot decode it say so.
+    /// Intel QSV, NVIDIA NVENC, AMD AMF; macOS: VideoToolbox, HEVC only); HEVC then from
+    /// libx265 on the CPU (ffmpeg 6.1+), and H.264 when nothing else opens. Viewers whose
+    /// browser cannot decode it say so.
     #[arg(long, value_enum, default_value_t = VideoCodec::H264, value_name = "CODEC")]
     pub codec: VideoCodec,
 

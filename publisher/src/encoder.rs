@@ -46,6 +46,8 @@ pub enum Encoder {
     /// x264 on the CPU: always there, H.264 only. The fallback everywhere.
     #[default]
     Libx264,
+    /// x265 on the CPU: HEVC where no hardware encoder opens.
+    Libx265,
     /// Intel Quick Sync Video.
     Qsv(VideoCodec),
     /// NVIDIA NVENC.
@@ -61,6 +63,7 @@ impl Encoder {
     pub fn name(self) -> String {
         match self {
             Encoder::Libx264 => "libx264".into(),
+            Encoder::Libx265 => "libx265".into(),
             Encoder::Qsv(codec) => format!("{}_qsv", codec.prefix()),
             Encoder::Nvenc(codec) => format!("{}_nvenc", codec.prefix()),
             Encoder::Amf(codec) => format!("{}_amf", codec.prefix()),
@@ -72,6 +75,7 @@ impl Encoder {
     pub fn codec(self) -> VideoCodec {
         match self {
             Encoder::Libx264 => VideoCodec::H264,
+            Encoder::Libx265 => VideoCodec::Hevc,
             Encoder::Qsv(codec)
             | Encoder::Nvenc(codec)
             | Encoder::Amf(codec)
@@ -86,7 +90,7 @@ impl Encoder {
             Encoder::Qsv(_) => Some("hwmap=derive_device=qsv,format=qsv"),
             // NVENC and AMF encode D3D11 frames directly.
             Encoder::Nvenc(_) | Encoder::Amf(_) => Some(""),
-            Encoder::Libx264 | Encoder::VideoToolbox(_) => None,
+            Encoder::Libx264 | Encoder::Libx265 | Encoder::VideoToolbox(_) => None,
         }
     }
 
@@ -100,7 +104,7 @@ impl Encoder {
             Encoder::Nvenc(_) | Encoder::Amf(_) => {
                 format!("scale_d3d11=width={width}:height={height}")
             }
-            Encoder::Libx264 | Encoder::VideoToolbox(_) => {
+            Encoder::Libx264 | Encoder::Libx265 | Encoder::VideoToolbox(_) => {
                 format!("scale={width}:{height}")
             }
         }
@@ -113,6 +117,10 @@ impl Encoder {
         let gop = gop.to_string();
         let bitrate = format!("{bitrate_kbps}k");
         let bufsize = format!("{}k", bitrate_kbps / 2);
+        // x265 takes the GOP, B-frames and scene cuts in its own parameters as well.
+        let x265 = format!(
+            "keyint={gop}:min-keyint={gop}:bframes=0:scenecut=0:open-gop=0:log-level=error"
+        );
         let own: &[&str] = match self {
             // `zerolatency`: no frame held back (no lookahead, no sliced threads' delay).
             Encoder::Libx264 => &[
@@ -124,6 +132,15 @@ impl Encoder {
                 &gop,
                 "-sc_threshold",
                 "0",
+            ],
+            // As x264, `ultrafast`: x265 is several times slower per frame.
+            Encoder::Libx265 => &[
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+                "-x265-params",
+                &x265,
             ],
             // One frame in flight.
             Encoder::Qsv(_) => &["-preset", "veryfast", "-async_depth", "1"],
@@ -152,9 +169,10 @@ impl Encoder {
             .map(str::to_string)
             .collect();
         if !gpu_frames {
-            // x264 wants planar 4:2:0; the hardware encoders all take NV12 from system memory.
+            // x264 and x265 want planar 4:2:0; the hardware encoders all take NV12 from system
+            // memory.
             let format = match self {
-                Encoder::Libx264 => "yuv420p",
+                Encoder::Libx264 | Encoder::Libx265 => "yuv420p",
                 _ => "nv12",
             };
             args.extend(["-pix_fmt".to_string(), format.to_string()]);
@@ -171,7 +189,7 @@ mod tests {
     const ALL_CODECS: [VideoCodec; 3] = [VideoCodec::H264, VideoCodec::Hevc, VideoCodec::Av1];
 
     fn every_encoder() -> Vec<Encoder> {
-        let mut all = vec![Encoder::Libx264];
+        let mut all = vec![Encoder::Libx264, Encoder::Libx265];
         for codec in ALL_CODECS {
             all.extend([
                 Encoder::Qsv(codec),
@@ -230,6 +248,11 @@ mod tests {
         let line = |encoder: Encoder| encoder.args(120, 4500, false).join(" ");
         assert!(line(Encoder::Libx264).contains("-preset veryfast -tune zerolatency"));
         assert!(line(Encoder::Libx264).ends_with("-pix_fmt yuv420p"));
+        assert!(line(Encoder::Libx265).contains(
+            "-preset ultrafast -tune zerolatency -x265-params \
+             keyint=120:min-keyint=120:bframes=0:scenecut=0:open-gop=0"
+        ));
+        assert!(line(Encoder::Libx265).ends_with("-pix_fmt yuv420p"));
         assert!(line(Encoder::Qsv(VideoCodec::H264)).contains("-async_depth 1"));
         assert!(line(Encoder::Nvenc(VideoCodec::Hevc)).contains("-tune ull -zerolatency 1"));
         assert!(line(Encoder::Amf(VideoCodec::Av1)).contains("-usage lowlatency"));
@@ -260,6 +283,7 @@ mod tests {
     #[test]
     fn codecs() {
         assert_eq!(Encoder::Libx264.codec(), VideoCodec::H264);
+        assert_eq!(Encoder::Libx265.codec(), VideoCodec::Hevc);
         assert_eq!(Encoder::Amf(VideoCodec::Av1).codec(), VideoCodec::Av1);
         assert_eq!(VideoCodec::Hevc.label(), "HEVC");
     }

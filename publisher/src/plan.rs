@@ -10,9 +10,9 @@
 //!   sessions, old drivers, virtual machines) into libx264.
 //! - **macOS**: AVFoundation screen capture into VideoToolbox, then libx264.
 //!
-//! `--codec hevc|av1` asks the hardware encoders for that codec; libx264 (H.264) stays the last
-//! resort. Other sources (the test pattern, files, streams) are encoded with libx264 unless a
-//! codec other than H.264 is asked for. [`Choice`] walks the candidates with the outcome of each
+//! `--codec hevc|av1` asks the hardware encoders for that codec, then (HEVC) libx265 on the CPU,
+//! on every platform; libx264 (H.264) stays the last resort. Other sources (the test pattern,
+//! files, streams) are encoded with libx264 unless a codec other than H.264 is asked for. [`Choice`] walks the candidates with the outcome of each
 //! probe (see [`crate::probe`]), one line per failure.
 
 use crate::audio;
@@ -60,7 +60,8 @@ impl std::fmt::Display for Candidate {
 /// way to capture what was asked for (one line, saying what to do).
 pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
     let hardware = hardware_encoders(host.platform, args.codec);
-    if hardware.is_empty() && args.codec != VideoCodec::H264 {
+    let software = software_encoders(args.codec);
+    if hardware.is_empty() && !software.iter().any(|e| e.codec() == args.codec) {
         return Err(format!(
             "--codec {} needs a hardware encoder (Windows: Intel QSV, NVIDIA NVENC or AMD AMF; \
              macOS: VideoToolbox{}); here the publisher sends H.264 (--codec h264)",
@@ -81,17 +82,13 @@ pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
             })
             .collect()
     };
-    let software_after = |mut encoders: Vec<Encoder>| {
-        encoders.push(Encoder::Libx264);
-        encoders
-    };
+    let all = [hardware, software.clone()].concat();
     if args.source != Source::Screen || args.input_format.is_some() {
-        let input = other_input(args)?;
         let encoders = match args.codec {
-            VideoCodec::H264 => vec![Encoder::Libx264],
-            _ => software_after(hardware),
+            VideoCodec::H264 => &software,
+            _ => &all,
         };
-        return Ok(with(input, &encoders));
+        return Ok(with(other_input(args)?, encoders));
     }
     let cursor = !args.no_cursor;
     Ok(match host.platform {
@@ -101,15 +98,15 @@ pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
                 .clone()
                 .or_else(|| host.display.clone())
                 .ok_or_else(|| no_display(host.wayland))?;
-            with(Input::X11 { display, cursor }, &[Encoder::Libx264])
+            with(Input::X11 { display, cursor }, &software)
         }
         Platform::Windows => {
             let dda = Input::Ddagrab {
                 monitor: args.monitor,
                 cursor,
             };
-            let mut all = with(dda, &software_after(hardware));
-            all.extend(with(Input::Gdigrab { cursor }, &[Encoder::Libx264]));
+            let mut all = with(dda, &all);
+            all.extend(with(Input::Gdigrab { cursor }, &software));
             all
         }
         Platform::MacOs => {
@@ -117,9 +114,18 @@ pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
                 screen: args.monitor,
                 cursor,
             };
-            with(screen, &software_after(hardware))
+            with(screen, &all)
         }
     })
+}
+
+/// The encoders on the CPU for `codec`, in probe order after the hardware ones: libx265 for
+/// HEVC, and libx264 (H.264) always last.
+fn software_encoders(codec: VideoCodec) -> Vec<Encoder> {
+    match codec {
+        VideoCodec::Hevc => vec![Encoder::Libx265, Encoder::Libx264],
+        VideoCodec::H264 | VideoCodec::Av1 => vec![Encoder::Libx264],
+    }
 }
 
 /// The hardware encoders for `codec` on `platform`, in probe order.
@@ -236,7 +242,8 @@ impl Choice {
 /// The most telling line of ffmpeg's output when a probe fails: the first error it printed,
 /// with the `[component @ 0x…]` prefix shortened to the component's name.
 pub fn failure_line(stderr: &str) -> String {
-    const MARKS: [&str; 8] = [
+    const MARKS: [&str; 9] = [
+        "not compatible",
         "error",
         "failed",
         "cannot",
@@ -426,7 +433,9 @@ mod tests {
                 "ddagrab → hevc_qsv",
                 "ddagrab → hevc_nvenc",
                 "ddagrab → hevc_amf",
+                "ddagrab → libx265",
                 "ddagrab → libx264",
+                "gdigrab → libx265",
                 "gdigrab → libx264"
             ]
         );
@@ -435,15 +444,39 @@ mod tests {
         let mac = video(&args(&["--codec", "hevc"]), &host(Platform::MacOs)).unwrap();
         assert_eq!(
             names(&mac),
-            ["avfoundation → hevc_videotoolbox", "avfoundation → libx264"]
+            [
+                "avfoundation → hevc_videotoolbox",
+                "avfoundation → libx265",
+                "avfoundation → libx264"
+            ]
         );
-        // Nothing encodes AV1 on a Mac, nor HEVC/AV1 on Linux here: said at once.
+        // Nothing encodes AV1 on a Mac nor on Linux here: said at once.
         let err = video(&args(&["--codec", "av1"]), &host(Platform::MacOs)).unwrap_err();
         assert!(
             err.contains("--codec AV1 needs a hardware encoder"),
             "{err}"
         );
-        assert!(video(&args(&["--codec", "hevc"]), &host(Platform::Linux)).is_err());
+        assert!(video(&args(&["--codec", "av1"]), &host(Platform::Linux)).is_err());
+    }
+
+    #[test]
+    fn hevc_falls_back_to_libx265_on_the_cpu_everywhere() {
+        let linux = video(&args(&["--codec", "hevc"]), &host(Platform::Linux)).unwrap();
+        assert_eq!(names(&linux), ["x11grab → libx265", "x11grab → libx264"]);
+        for platform in [Platform::Linux, Platform::Windows, Platform::MacOs] {
+            let test = video(
+                &args(&["--source", "test", "--codec", "hevc"]),
+                &host(platform),
+            )
+            .unwrap();
+            let software: Vec<Encoder> = test.iter().rev().take(2).map(|c| c.encoder).collect();
+            assert_eq!(
+                software,
+                [Encoder::Libx264, Encoder::Libx265],
+                "{platform:?}"
+            );
+            assert!(needs_probe(&test), "libx265 is tried before it runs");
+        }
     }
 
     #[test]
@@ -483,6 +516,7 @@ mod tests {
                 "test pattern → hevc_qsv",
                 "test pattern → hevc_nvenc",
                 "test pattern → hevc_amf",
+                "test pattern → libx265",
                 "test pattern → libx264"
             ]
         );
@@ -572,6 +606,13 @@ Error opening input files: Unknown error occurred";
         assert_eq!(
             failure_line(x11),
             "x11grab: Cannot open display :5, error 1."
+        );
+        // ffmpeg before 6.1 writes no HEVC into FLV.
+        let flv = "[flv @ 0x1] Video codec hevc not compatible with flv\n\
+                   Could not write header for output file #0 (incorrect codec parameters ?)";
+        assert_eq!(
+            failure_line(flv),
+            "flv: Video codec hevc not compatible with flv"
         );
         let encoder = "[libx264 @ 0x1] broken\nError initializing output stream 0:0";
         assert!(!failed_at_input(encoder, ":5"));

@@ -8,11 +8,11 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
-use crate::{e2e_audio, e2e_crash, e2e_remote, e2e_takeover, glass, picture};
+use crate::{e2e_audio, e2e_crash, e2e_hevc, e2e_remote, e2e_takeover, glass, picture};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 16] = [
+const TESTS: [(&str, Test); 17] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -56,6 +56,10 @@ const TESTS: [(&str, Test); 16] = [
     (
         "an_audio_only_broadcast_plays",
         e2e_audio::an_audio_only_broadcast_plays,
+    ),
+    (
+        "hevc_the_browser_cannot_decode_is_explained",
+        e2e_hevc::hevc_the_browser_cannot_decode_is_explained,
     ),
     (
         "remote_a_public_relay_plays_on_another_machine_with_tokens",

@@ -9,6 +9,7 @@ mod chromium;
 mod e2e;
 mod e2e_audio;
 mod e2e_crash;
+mod e2e_hevc;
 mod e2e_remote;
 mod e2e_takeover;
 mod glass;

@@ -6,6 +6,9 @@
 //! - a Windows `ffmpeg.exe` from a registry package: the win_amd64 wheel of imageio-ffmpeg on
 //!   PyPI, fetched once with `pip download` and unpacked with Python's `zipfile`;
 //! - a Wine prefix, made once.
+//!
+//! The same ffmpeg.exe, run under Wine by the native publisher, is the ffmpeg that writes HEVC
+//! into FLV for the HEVC browser test ([`hevc_capable_ffmpeg`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,6 +64,17 @@ fn prepare() -> anyhow::Result<Setup> {
         .with_context(|| format!("copying {} to {}", built.display(), publisher.display()))?;
     build_shim(&bin)?;
 
+    let (ffmpeg, prefix) = windows_ffmpeg_and_prefix(&cache)?;
+    Ok(Setup {
+        publisher,
+        ffmpeg,
+        prefix,
+    })
+}
+
+/// The Windows `ffmpeg.exe` (fetched once) and a Wine prefix to run it in (made once), cached
+/// under `cache`.
+fn windows_ffmpeg_and_prefix(cache: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
     let ffmpeg = windows_ffmpeg(&cache.join("ffmpeg"))?;
     let prefix = cache.join("prefix");
     if !prefix.join("system.reg").exists() {
@@ -75,11 +89,27 @@ fn prepare() -> anyhow::Result<Setup> {
         )
         .context("wineboot (Debian packages `wine` and `wine64`; `bash .ci/run` installs them)")?;
     }
-    Ok(Setup {
-        publisher,
-        ffmpeg,
-        prefix,
-    })
+    Ok((ffmpeg, prefix))
+}
+
+/// A script in `dir` that runs the Windows ffmpeg 9.0 under Wine with the arguments it is
+/// given: an ffmpeg for the native publisher (`--ffmpeg`) that writes HEVC into (enhanced) FLV,
+/// which Debian's ffmpeg 5.1 cannot. Its prefix is returned too, to end what runs in it
+/// (`wineserver -k`).
+pub fn hevc_capable_ffmpeg(dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let (ffmpeg, prefix) = windows_ffmpeg_and_prefix(&workspace::target_dir().join("wine"))?;
+    let script = dir.join("ffmpeg");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nWINEPREFIX='{}' WINEDEBUG=-all exec wine '{}' \"$@\"\n",
+            prefix.display(),
+            ffmpeg.display()
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok((script, prefix))
 }
 
 /// Compile the stand-in `bcryptprimitives.dll` into `bin` (again when its source changed).

@@ -83,6 +83,10 @@ async fn receive_video(
         .context("the catalog has no video rendition")?
         .0
         .clone();
+    let hevc = best_video(&catalog).is_some_and(|(_, video)| {
+        let codec = video.codec.to_string();
+        codec.starts_with("hvc1.") || codec.starts_with("hev1.")
+    });
     let mut track = broadcast.track(&track_name)?.subscribe(None).await?;
     let (mut frames, mut groups) = (0, 0);
     let mut last_timestamp = None;
@@ -112,7 +116,7 @@ async fn receive_video(
                 }
                 last_timestamp = Some(micros);
                 anyhow::ensure!(
-                    first == has_idr(&frame.payload),
+                    first == is_keyframe(&frame.payload, hevc),
                     "group {groups}: a keyframe must start every group, and only start it"
                 );
                 first = false;
@@ -344,14 +348,31 @@ async fn read_catalog(broadcast: &moq_net::broadcast::Consumer) -> anyhow::Resul
     .context("no catalog within 20 s")?
 }
 
-/// Whether an AVCC (4-byte length-prefixed) access unit holds an IDR slice.
-fn has_idr(mut data: &[u8]) -> bool {
-    while data.len() > 4 {
-        let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
-        if data[4] & 0x1f == 5 {
-            return true;
+/// Whether a length-prefixed access unit holds a keyframe: an H.264 IDR slice, or (`hevc`) an
+/// HEVC random access point (IRAP, NAL types 16–21).
+fn is_keyframe(data: &[u8], hevc: bool) -> bool {
+    match hevc {
+        false => has_idr(data),
+        true => {
+            nal_types(data, |header| (header >> 1) & 0x3f).any(|kind| (16..=21).contains(&kind))
         }
-        data = &data[(4 + len).min(data.len())..];
     }
-    false
+}
+
+/// The type of each NAL unit in a length-prefixed access unit, read from its first byte.
+fn nal_types(mut data: &[u8], kind: fn(u8) -> u8) -> impl Iterator<Item = u8> + '_ {
+    std::iter::from_fn(move || {
+        if data.len() <= 4 {
+            return None;
+        }
+        let len = u32::from_be_bytes([data[0], data[1], data[2], data[3]]) as usize;
+        let header = data[4];
+        data = &data[(4 + len).min(data.len())..];
+        Some(kind(header))
+    })
+}
+
+/// Whether an AVCC (4-byte length-prefixed) access unit holds an IDR slice.
+fn has_idr(data: &[u8]) -> bool {
+    nal_types(data, |header| header & 0x1f).any(|kind| kind == 5)
 }
