@@ -317,3 +317,53 @@ pub fn describe(stats: &Option<Report>) -> String {
         .map(json)
         .unwrap_or_else(|| "window.viewer never appeared".into())
 }
+
+/// How a viewer came back after an outage of the relay.
+pub struct Back {
+    /// The last stats read.
+    pub last: Option<Report>,
+    /// When frames were rendered again (over 5 new), after the relay was back.
+    pub first_new: Option<Duration>,
+    /// When 60 new frames had been rendered while live, after the relay was back.
+    pub sixty_new: Option<Duration>,
+}
+
+impl Back {
+    /// "rendered again … and 60 new frames …", for the test's message.
+    pub fn times(&self) -> String {
+        let seconds = |at: Option<Duration>| {
+            at.map_or_else(|| "never".into(), |at| format!("{:.1} s", at.as_secs_f64()))
+        };
+        format!(
+            "rendered again {} and 60 new frames {}",
+            seconds(self.first_new),
+            seconds(self.sixty_new)
+        )
+    }
+}
+
+/// Wait up to a minute for the viewer in `chromium`, which had rendered `rendered_before`
+/// frames, to render 60 more while live, timing it from `up` (the relay back); `watch` sees
+/// every stats read.
+pub fn wait_until_back(
+    chromium: &mut Chromium,
+    rendered_before: u64,
+    up: Instant,
+    mut watch: impl FnMut(&Report),
+) -> anyhow::Result<Back> {
+    let mut first_new = None;
+    let back = |s: &Report| s.state == "live" && s.counters.rendered >= rendered_before + 60;
+    let last = chromium.wait_for_stats(Duration::from_secs(60), |s| {
+        watch(s);
+        if s.counters.rendered > rendered_before + 5 {
+            first_new.get_or_insert_with(|| up.elapsed());
+        }
+        back(s)
+    })?;
+    let sixty_new = last.as_ref().is_some_and(back).then(|| up.elapsed());
+    Ok(Back {
+        last,
+        first_new,
+        sixty_new,
+    })
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 
 use crate::chromium::Chromium;
-use crate::e2e::describe;
+use crate::e2e::{describe, wait_until_back};
 use crate::live::{Output, Stack, wait_for_log_line};
 
 /// How soon after the relay is back the viewer must show 60 new frames.
@@ -46,30 +46,15 @@ pub fn a_crashed_relay_is_redialled_by_the_publisher_and_the_viewer() -> anyhow:
         .rendered;
     stack.crash_and_restart_relay()?;
     let up = Instant::now();
-    let mut first_new = None;
-    let back = chromium.wait_for_stats(Duration::from_secs(60), |s| {
-        if s.counters.rendered > before + 5 {
-            first_new.get_or_insert_with(|| up.elapsed());
-        }
-        s.state == "live" && s.counters.rendered >= before + 60
-    })?;
-    let back_in = up.elapsed();
-    let came_back = back
-        .as_ref()
-        .is_some_and(|s| s.state == "live" && s.counters.rendered >= before + 60);
-    let seconds = |at: Option<Duration>| {
-        at.map_or_else(|| "never".into(), |at| format!("{:.1} s", at.as_secs_f64()))
-    };
+    let back = wait_until_back(&mut chromium, before, up, |_| {})?;
     let outage = format!(
-        "after the relay was killed and started again, the viewer rendered again {} and 60 new \
-         frames {}",
-        seconds(first_new),
-        seconds(came_back.then_some(back_in)),
+        "after the relay was killed and started again, the viewer {}",
+        back.times()
     );
     ensure!(
-        came_back && back_in <= BACK_WITHIN,
+        back.sixty_new.is_some_and(|at| at <= BACK_WITHIN),
         "not back within {BACK_WITHIN:?}: {outage}: {}",
-        describe(&back)
+        describe(&back.last)
     );
     let publisher_log = stack.log_of(publisher).context("no log")?;
     wait_for_log_line(publisher_log, "connected to", 2, Duration::from_secs(10))

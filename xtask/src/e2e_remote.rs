@@ -16,7 +16,7 @@ use anyhow::{Context, bail, ensure};
 use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Autoplay, Chromium, json};
-use crate::e2e::describe;
+use crate::e2e::{describe, wait_until_back};
 use crate::live::{Mode, Output, Ports, Relay, Stack, wait_for_log_line};
 use crate::temp_dir::TempDir;
 use crate::{http, sockets};
@@ -409,38 +409,25 @@ pub fn a_renewed_certificate_is_followed_across_a_restart() -> anyhow::Result<()
         "the restarted relay does not serve the renewed certificate"
     );
     // Measured past the bound, to say how long it did take.
-    let (mut left_live, mut first_new) = (None, None);
-    let back = chromium.wait_for_stats(SECOND * 60, |s| {
+    let mut left_live = None;
+    let back = wait_until_back(&mut chromium, before, up, |s| {
         if s.state != "live" {
             left_live.get_or_insert_with(|| (stopping.elapsed(), json(&(&s.state, &s.error))));
         }
-        if s.counters.rendered > before + 5 {
-            first_new.get_or_insert_with(|| up.elapsed());
-        }
-        s.state == "live" && s.counters.rendered >= before + 60
     })?;
-    let back_in = up.elapsed();
-    let came_back = back
-        .as_ref()
-        .is_some_and(|s| s.state == "live" && s.counters.rendered >= before + 60);
-    let seconds = |at: Option<Duration>| {
-        at.map_or_else(|| "never".into(), |at| format!("{:.1} s", at.as_secs_f64()))
-    };
     let left = left_live.map_or_else(
         || "never left \"live\"".into(),
         |(at, shown)| format!("showed {shown} {:.1} s after the stop", at.as_secs_f64()),
     );
     let outage = format!(
-        "the relay took {:.1} s to stop and start; the viewer {left}, rendered again {} and 60 \
-         new frames {} after the relay was back",
+        "the relay took {:.1} s to stop and start; the viewer {left}, {} after the relay was back",
         (up - stopping).as_secs_f64(),
-        seconds(first_new),
-        seconds(came_back.then_some(back_in)),
+        back.times(),
     );
     ensure!(
-        came_back && back_in <= BACK_WITHIN,
+        back.sixty_new.is_some_and(|at| at <= BACK_WITHIN),
         "not back within {BACK_WITHIN:?}: {outage}: {}",
-        describe(&back)
+        describe(&back.last)
     );
     let publisher_log = stack.log_of(publisher).context("no log")?;
     // The publisher says so once its session has lasted a moment.
