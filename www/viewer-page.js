@@ -149,8 +149,10 @@ function update() {
   const stats = window.viewer.stats();
   const fps = renderedFps(stats.framesRendered);
 
-  // While reconnecting, the last error says why.
-  showState(stats.state, stats.error);
+  // While reconnecting, the last error says why; while only the sound plays, why there is no
+  // picture.
+  const noPicture = stats.state === "live" && stats.videoError;
+  showState(stats.state, stats.error ?? (noPicture ? `no picture: ${stats.videoError}` : null));
   showAudio(stats.audio);
   if (!statsEl) return;
   const latency = stats.latencyMs;

@@ -48,6 +48,9 @@ pub struct Report {
     /// "connecting" | "waiting for broadcast" | "live" | "offline" | "error".
     pub state: String,
     pub error: Option<String>,
+    /// Why there is no picture while the broadcast's sound plays (the browser cannot decode
+    /// any of its video renditions): the page shows it, since nothing else fails.
+    pub video_error: Option<String>,
     pub codec: Option<String>,
     /// The size of the picture painted last: the rendition playing.
     pub width: Option<u32>,
@@ -79,6 +82,7 @@ pub struct Telemetry {
     pub counters: Counters,
     pub audio: AudioStatus,
     codec: Option<String>,
+    video_error: Option<String>,
     size: Option<(u32, u32)>,
     acceleration: Option<Acceleration>,
     clock: Option<Clock>,
@@ -98,6 +102,7 @@ impl Default for Telemetry {
             counters: Counters::default(),
             audio: AudioStatus::default(),
             codec: None,
+            video_error: None,
             size: None,
             acceleration: None,
             clock: None,
@@ -113,8 +118,10 @@ impl Default for Telemetry {
 /// The rendition playback starts on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Playing<'a> {
-    /// The video codec; `None` for an audio-only broadcast.
+    /// The video codec; `None` when only sound plays.
     pub codec: Option<&'a str>,
+    /// Why only sound plays though the broadcast has video.
+    pub video_error: Option<&'a str>,
     pub size: Option<(u32, u32)>,
     pub acceleration: Acceleration,
     pub clock: Option<Clock>,
@@ -125,6 +132,7 @@ impl Telemetry {
     /// the percentiles start over.
     pub fn playing(&mut self, playing: Playing<'_>, now_ms: f64) {
         self.codec = playing.codec.map(str::to_owned);
+        self.video_error = playing.video_error.map(str::to_owned);
         self.size = playing.size;
         self.acceleration = Some(playing.acceleration);
         self.clock = playing.clock;
@@ -212,6 +220,7 @@ impl Telemetry {
             audio: self.audio.report(latency_ms.p50),
             state: self.status.state().as_str().to_owned(),
             error: self.status.error().map(str::to_owned),
+            video_error: self.video_error.clone(),
             codec: self.codec.clone(),
             width: self.size.map(|(width, _)| width),
             height: self.size.map(|(_, height)| height),
@@ -238,6 +247,7 @@ mod tests {
         telemetry.playing(
             Playing {
                 codec: Some("avc1.640020"),
+                video_error: None,
                 size: Some((1280, 720)),
                 acceleration: Acceleration::NoPreference,
                 // Timestamp zero at the moq epoch itself.
@@ -281,6 +291,7 @@ mod tests {
         telemetry.playing(
             Playing {
                 codec: Some("avc1.640020"),
+                video_error: None,
                 size: None,
                 acceleration: Acceleration::PreferHardware,
                 clock: None,

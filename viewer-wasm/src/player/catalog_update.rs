@@ -9,8 +9,8 @@ use crate::catalog::{AudioRendition, Catalog, Rendition};
 pub struct Playing<'a> {
     /// The catalog playback started from.
     pub catalog: &'a Catalog,
-    /// The video renditions the player switches between, with their track names (empty for
-    /// audio only).
+    /// The video renditions the player switches between, with their track names (empty when
+    /// only sound plays: the broadcast has no video, or none this browser decodes).
     pub video: &'a [(String, Rendition)],
     /// The audio rendition playing, if any.
     pub audio: Option<(&'a str, &'a AudioRendition)>,
@@ -25,18 +25,25 @@ pub fn restarts(playing: Playing<'_>, update: &Catalog) -> bool {
             .map(|(name, _)| (*name).to_owned())
             .collect()
     };
-    let same_video = if playing.video.is_empty() {
-        update.ranked_video().is_empty()
+    // Video that could not play (none this browser decodes) stays off until it changes, as
+    // audio does below: compare the catalog's renditions then.
+    let compared: Vec<(&str, &Rendition)> = if playing.video.is_empty() {
+        playing.catalog.ranked_video()
     } else {
-        names(playing.catalog) == names(update)
-            && playing.video.iter().all(|(name, rendition)| {
-                update
-                    .video
-                    .renditions
-                    .get(name)
-                    .is_some_and(|new| rendition.plays_like(new))
-            })
+        playing
+            .video
+            .iter()
+            .map(|(name, rendition)| (name.as_str(), rendition))
+            .collect()
     };
+    let same_video = names(playing.catalog) == names(update)
+        && compared.iter().all(|(name, rendition)| {
+            update
+                .video
+                .renditions
+                .get(*name)
+                .is_some_and(|new| rendition.plays_like(new))
+        });
     let same_audio = match (update.best_audio(), playing.audio) {
         (Some((new_name, new)), Some((name, rendition))) => {
             new_name == name && rendition.plays_like(new)
@@ -123,5 +130,30 @@ mod tests {
         };
         assert!(!restarts(playing, &old));
         assert!(restarts(playing, &catalog(&TWO.replace("48000", "44100"))));
+    }
+
+    #[test]
+    fn video_that_could_not_play_stays_off_until_it_changes() {
+        let hevc = TWO.replace("avc1.640020", "hvc1.1.6.L93.B0");
+        let old = catalog(&hevc);
+        let playing = Playing {
+            catalog: &old,
+            video: &[],
+            audio: old.best_audio(),
+        };
+        assert!(!restarts(playing, &old));
+        assert!(
+            !restarts(playing, &catalog(&hevc.replace("4000000", "4400000"))),
+            "a new measurement keeps the sound playing"
+        );
+        assert!(
+            restarts(playing, &catalog(TWO)),
+            "a codec this browser may decode is tried"
+        );
+        let without_video = catalog(&TWO.replace(
+            r#""light": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}"#,
+            r#""other": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}"#,
+        ));
+        assert!(restarts(playing, &without_video));
     }
 }

@@ -135,9 +135,15 @@ async fn play(
         };
         let video = choose(&catalog).await;
         let audio = choose_audio(shared, &catalog).await;
+        let mut video_error = None;
         let video = match (video, &audio) {
             (Ok(Some(video)), _) => Some(video),
-            (Ok(None), Some(_)) | (Err(_), Some(_)) => None,
+            (Ok(None), Some(_)) => None,
+            // Sound without its picture: play it, and say why there is no picture.
+            (Err(message), Some(_)) => {
+                video_error = Some(message);
+                None
+            }
             (Ok(None), None) => {
                 let why = shared.telemetry().audio.error.clone();
                 shared.on(Event::Failed(match why {
@@ -174,6 +180,7 @@ async fn play(
         let starting = video.as_ref().map(VideoLadder::starting);
         let playing = Playing {
             codec: starting.map(|(_, rendition, _)| rendition.codec.as_str()),
+            video_error: video_error.as_deref(),
             size: starting
                 .and_then(|(_, rendition, _)| rendition.coded_width.zip(rendition.coded_height)),
             acceleration: starting.map_or(Acceleration::NoPreference, |(_, _, acceleration)| {
