@@ -191,8 +191,10 @@ impl Catalog {
         Self::deserialize(value).map_err(|err| CatalogError(err.to_string()))
     }
 
-    /// The video renditions, best first: largest picture, then highest bitrate; unknown sizes
-    /// rank last and ties keep track-name order (hang's own ranking).
+    /// The video renditions, best first: largest picture, then the codec that does more with
+    /// its bits (the same picture in HEVC and in H.264, as `publisher --codec hevc,h264` sends
+    /// it: HEVC first, in an order a bitrate figure never flips), then highest bitrate; unknown
+    /// sizes rank last and ties keep track-name order (hang's own ranking).
     pub fn ranked_video(&self) -> Vec<(&str, &Rendition)> {
         let mut ranked: Vec<_> = self
             .video
@@ -200,8 +202,13 @@ impl Catalog {
             .iter()
             .map(|(name, rendition)| (name.as_str(), rendition))
             .collect();
-        ranked
-            .sort_by_key(|(_, rendition)| std::cmp::Reverse((rendition.area(), rendition.bitrate)));
+        ranked.sort_by_key(|(_, rendition)| {
+            std::cmp::Reverse((
+                rendition.area(),
+                rendition.codec_generation(),
+                rendition.bitrate,
+            ))
+        });
         ranked
     }
 
@@ -246,6 +253,17 @@ impl Rendition {
     /// the catalog does not say).
     pub fn decode_cost(&self) -> f64 {
         self.area().max(1) as f64 * self.framerate.filter(|fps| *fps > 0.0).unwrap_or(30.0)
+    }
+
+    /// Newer codecs carry the same picture in fewer bits: AV1 over HEVC and VP9 over H.264.
+    fn codec_generation(&self) -> u8 {
+        let family = self.codec.split('.').next().unwrap_or_default();
+        match family {
+            "av01" => 3,
+            "hvc1" | "hev1" | "vp09" => 2,
+            "avc1" | "avc3" => 1,
+            _ => 0,
+        }
     }
 
     fn area(&self) -> u64 {
@@ -366,6 +384,24 @@ mod tests {
             .map(|(name, _)| *name)
             .collect();
         assert_eq!(names, ["c", "b", "a", "d"]);
+    }
+
+    #[test]
+    fn the_same_picture_in_a_newer_codec_ranks_first_whatever_the_bitrates() {
+        let catalog = parse(
+            r#"{"video":{"renditions":{
+                "0": {"codec":"avc1.64001f","codedWidth":1280,"codedHeight":720,"bitrate":4600000},
+                "1": {"codec":"hvc1.1.6.L93.90","codedWidth":1280,"codedHeight":720,"bitrate":3900000},
+                "2": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360,"bitrate":900000}
+            }}}"#,
+        )
+        .expect("parses");
+        let names: Vec<_> = catalog
+            .ranked_video()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
+        assert_eq!(names, ["1", "0", "2"]);
     }
 
     #[test]

@@ -60,10 +60,12 @@ pub fn choose(verdicts: &[Verdict]) -> Option<Choice> {
 
 /// The renditions the player may switch between, in rank order, each with how to configure
 /// its decoder (hardware where the browser has it), and which of them to start on (see
-/// [`choose`]). `None` when nothing is playable.
-pub fn ladder(verdicts: &[Verdict]) -> Option<(Vec<Choice>, usize)> {
+/// [`choose`]). One rung per picture size: of renditions of the same size (the same picture in
+/// HEVC and in H.264) the player keeps the one it decodes in hardware, else the first ranked, so
+/// stepping down under load always means a lighter picture. `None` when nothing is playable.
+pub fn ladder(ranked: &[(&str, &Rendition)], verdicts: &[Verdict]) -> Option<(Vec<Choice>, usize)> {
     let start = choose(verdicts)?;
-    let rungs: Vec<Choice> = verdicts
+    let decodable: Vec<Choice> = verdicts
         .iter()
         .enumerate()
         .filter_map(|(index, verdict)| match verdict {
@@ -77,6 +79,26 @@ pub fn ladder(verdicts: &[Verdict]) -> Option<(Vec<Choice>, usize)> {
             }),
             _ => None,
         })
+        .collect();
+    let size = |choice: &Choice| {
+        let rendition = ranked[choice.index].1;
+        (rendition.coded_width, rendition.coded_height)
+    };
+    let rungs: Vec<Choice> = decodable
+        .iter()
+        .filter(|rung| {
+            let best_of_size = decodable
+                .iter()
+                .filter(|other| size(other) == size(rung))
+                .min_by_key(|other| {
+                    (
+                        other.acceleration != Acceleration::PreferHardware,
+                        other.index,
+                    )
+                });
+            best_of_size.is_some_and(|best| best.index == rung.index)
+        })
+        .copied()
         .collect();
     let at = rungs.iter().position(|rung| rung.index == start.index)?;
     Some((rungs, at))
@@ -166,15 +188,28 @@ mod tests {
         );
     }
 
+    fn sizes(json: &str) -> Catalog {
+        serde_json::from_str(json).expect("test catalog")
+    }
+
     #[test]
-    fn the_ladder_is_every_decodable_rendition_in_rank_order() {
+    fn the_ladder_is_every_decodable_picture_size_in_rank_order() {
+        let catalog = sizes(
+            r#"{"video":{"renditions":{
+                "a": {"codec":"avc1.640028","codedWidth":1920,"codedHeight":1080},
+                "b": {"codec":"avc1.640020","codedWidth":1280,"codedHeight":720},
+                "c": {"codec":"avc1.64001f","codedWidth":960,"codedHeight":540},
+                "d": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}
+            }}}"#,
+        );
+        let ranked = catalog.ranked_video();
         let verdicts = [
             browser(false, true),
             Verdict::Unplayable("cmaf".into()),
             browser(true, true),
             browser(false, false),
         ];
-        let (rungs, start) = ladder(&verdicts).expect("playable");
+        let (rungs, start) = ladder(&ranked, &verdicts).expect("playable");
         assert_eq!(
             rungs,
             [
@@ -190,7 +225,68 @@ mod tests {
         );
         // Hardware first: start on the lighter rendition the hardware decodes.
         assert_eq!(start, 1);
-        assert_eq!(ladder(&[browser(false, false)]), None);
+        assert_eq!(ladder(&ranked[..1], &[browser(false, false)]), None);
+    }
+
+    #[test]
+    fn one_picture_in_two_codecs_is_one_rung() {
+        // `publisher --codec hevc,h264`: 720p in HEVC and in H.264, and the light 360p.
+        let catalog = sizes(
+            r#"{"video":{"renditions":{
+                "0": {"codec":"avc1.64001f","codedWidth":1280,"codedHeight":720},
+                "1": {"codec":"hvc1.1.6.L93.90","codedWidth":1280,"codedHeight":720},
+                "2": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}
+            }}}"#,
+        );
+        let ranked = catalog.ranked_video();
+        let software = Acceleration::NoPreference;
+        let rung = |index, acceleration| Choice {
+            index,
+            acceleration,
+        };
+        // No HEVC decoder (Debian's Chromium): H.264 at 720p, then 360p.
+        let (rungs, start) = ladder(
+            &ranked,
+            &[
+                browser(false, false),
+                browser(false, true),
+                browser(false, true),
+            ],
+        )
+        .expect("playable");
+        assert_eq!(
+            (rungs, start),
+            (vec![rung(1, software), rung(2, software)], 0)
+        );
+        // Both in software: HEVC, the publisher's first choice, and never both 720p rungs.
+        let (rungs, start) = ladder(
+            &ranked,
+            &[
+                browser(false, true),
+                browser(false, true),
+                browser(false, true),
+            ],
+        )
+        .expect("playable");
+        assert_eq!(
+            (rungs, start),
+            (vec![rung(0, software), rung(2, software)], 0)
+        );
+        // H.264 in hardware, HEVC in software only: the hardware one.
+        let (rungs, start) = ladder(
+            &ranked,
+            &[
+                browser(false, true),
+                browser(true, true),
+                browser(false, true),
+            ],
+        )
+        .expect("playable");
+        let hardware = Acceleration::PreferHardware;
+        assert_eq!(
+            (rungs, start),
+            (vec![rung(1, hardware), rung(2, software)], 0)
+        );
     }
 
     #[test]

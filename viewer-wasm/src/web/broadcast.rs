@@ -267,7 +267,7 @@ async fn choose(catalog: &Catalog) -> Result<Option<VideoLadder>, String> {
     for (_, rendition) in &ranked {
         verdicts.push(decoder::probe(rendition).await);
     }
-    let Some((rungs, start)) = selection::ladder(&verdicts) else {
+    let Some((rungs, start)) = selection::ladder(&ranked, &verdicts) else {
         return Err(selection::nothing_playable(&ranked, &verdicts));
     };
     let rungs = rungs
