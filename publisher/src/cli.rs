@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 pub use crate::audio_args::Codec;
-use crate::encoder::VideoCodec;
+use crate::encoder::{Codecs, VideoCodec};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -80,9 +80,11 @@ pub struct Args {
     /// Video codec: `h264` (every browser), or `hevc`/`av1` from a hardware encoder (Windows:
     /// Intel QSV, NVIDIA NVENC, AMD AMF; macOS: VideoToolbox, HEVC only); HEVC then from
     /// libx265 on the CPU (ffmpeg 6.1+), and H.264 when nothing else opens. Viewers whose
-    /// browser cannot decode it say so.
-    #[arg(long, value_enum, default_value_t = VideoCodec::H264, value_name = "CODEC")]
-    pub codec: VideoCodec,
+    /// browser cannot decode it say so. A second codec after a comma (`hevc,h264`) sends the
+    /// same picture in it too, from the same encoder family, and the light rendition in it:
+    /// browsers without HEVC then play H.264, the others HEVC.
+    #[arg(long, default_value = "h264", value_parser = parse_codecs, value_name = "CODEC[,CODEC]")]
+    pub codec: Codecs,
 
     /// Output size, WIDTHxHEIGHT (the screen is scaled to fit, aspect kept).
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
@@ -199,6 +201,22 @@ fn parse_relay_url(text: &str) -> Result<url::Url, String> {
     Ok(url)
 }
 
+fn parse_codecs(text: &str) -> Result<Codecs, String> {
+    let mut codecs = text.split(',').map(|name| {
+        <VideoCodec as clap::ValueEnum>::from_str(name.trim(), true)
+            .map_err(|_| format!("{name:?} is not a video codec: h264, hevc or av1"))
+    });
+    let main = codecs.next().ok_or("no codec")??;
+    let also = codecs.next().transpose()?;
+    if codecs.next().is_some() {
+        return Err(format!("{text:?}: at most two codecs, e.g. hevc,h264"));
+    }
+    if also == Some(main) {
+        return Err(format!("{text:?} names the same codec twice"));
+    }
+    Ok(Codecs { main, also })
+}
+
 fn parse_size(text: &str) -> Result<(u32, u32), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
@@ -251,6 +269,36 @@ mod tests {
         );
         assert!(parse_source("lavfi:").is_err());
         assert!(parse_source("no-such-file.mp4").is_err());
+    }
+
+    #[test]
+    fn one_or_two_codecs() {
+        let codecs = |text| parse_codecs(text);
+        assert_eq!(
+            codecs("hevc"),
+            Ok(Codecs {
+                main: VideoCodec::Hevc,
+                also: None
+            })
+        );
+        assert_eq!(
+            codecs("HEVC, h264"),
+            Ok(Codecs {
+                main: VideoCodec::Hevc,
+                also: Some(VideoCodec::H264)
+            })
+        );
+        assert!(
+            codecs("hevc,hevc")
+                .unwrap_err()
+                .contains("same codec twice")
+        );
+        assert!(codecs("av1,hevc,h264").unwrap_err().contains("at most two"));
+        assert!(codecs("vp8").unwrap_err().contains("h264, hevc or av1"));
+        let args = Args::try_parse_from(["publisher"]).unwrap();
+        assert_eq!(args.codec.main, VideoCodec::H264);
+        let err = Args::try_parse_from(["publisher", "--codec", "h265"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
     }
 
     #[test]

@@ -40,6 +40,14 @@ impl VideoCodec {
     }
 }
 
+/// The codecs asked for (`--codec main[,also]`): the main picture's, and another the same
+/// picture is sent in for viewers that cannot decode the first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Codecs {
+    pub main: VideoCodec,
+    pub also: Option<VideoCodec>,
+}
+
 /// One ffmpeg video encoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Encoder {

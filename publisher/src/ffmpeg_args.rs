@@ -146,15 +146,28 @@ pub struct Second {
     pub url: String,
 }
 
+/// The main picture again in another codec (`--codec hevc,h264`), and where ffmpeg writes its
+/// FLV.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Also {
+    /// Of the main encoder's family (see [`crate::plan::also_encoder`]): GPU frames suit both.
+    pub encoder: Encoder,
+    pub url: String,
+}
+
+/// The renditions beyond the main one, which goes to stdout.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extra {
+    pub also: Option<Also>,
+    /// Encoded with `also`'s encoder when there is one (the codec more browsers decode), else
+    /// the main one's.
+    pub light: Option<Second>,
+}
+
 /// ffmpeg's arguments (without the program name) for capturing `input`, encoding with `video`,
-/// and writing FLV to stdout — and, with `second`, the light rendition of the same pictures to
-/// its URL. `base_unix_micros` is the wall-clock instant timestamps count from.
-pub fn build(
-    input: &Input,
-    video: &Video,
-    second: Option<&Second>,
-    base_unix_micros: u64,
-) -> Vec<String> {
+/// and writing FLV to stdout — and the `extra` renditions of the same pictures to their URLs.
+/// `base_unix_micros` is the wall-clock instant timestamps count from.
+pub fn build(input: &Input, video: &Video, extra: &Extra, base_unix_micros: u64) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
 
@@ -224,22 +237,25 @@ pub fn build(
         Input::Lavfi(graph) => push(&["-re", "-f", "lavfi", "-i", graph]),
         Input::Device { format, name } => push(&["-f", format, "-i", name]),
     }
-    let graph = graph(input, video, second.map(|s| &s.light), base_unix_micros);
+    let light = extra.light.as_ref().map(|second| &second.light);
+    let graph = graph(input, video, extra.also.is_some(), light, base_unix_micros);
     push(&["-filter_complex", &graph, "-copyts"]);
     let gpu = gpu_upload(input, video).is_some();
-    encode(
-        &mut args,
-        MAIN,
-        (video.gop_frames(), video.bitrate_kbps),
-        (video.encoder, gpu),
-        "pipe:1",
-    );
-    if let Some(Second { light, url }) = second {
+    let main = (video.gop_frames(), video.bitrate_kbps);
+    encode(&mut args, MAIN, main, (video.encoder, gpu), "pipe:1");
+    if let Some(Also { encoder, url }) = &extra.also {
+        encode(&mut args, ALSO, main, (*encoder, gpu), url);
+    }
+    if let Some(Second { light, url }) = &extra.light {
+        let encoder = extra
+            .also
+            .as_ref()
+            .map_or(video.encoder, |also| also.encoder);
         encode(
             &mut args,
             LIGHT,
             (light.gop_frames, light.bitrate_kbps),
-            (video.encoder, gpu),
+            (encoder, gpu),
             url,
         );
     }
@@ -250,7 +266,7 @@ pub fn build(
 /// runs them (main rendition only, FLV to stdout): whether it starts tells whether this
 /// capture and encoder work on this machine.
 pub fn probe(input: &Input, video: &Video) -> Vec<String> {
-    let mut args = build(input, video, None, 0);
+    let mut args = build(input, video, &Extra::default(), 0);
     let url = args.pop().unwrap_or_default();
     args.extend(["-frames:v".into(), PROBE_FRAMES.to_string(), url]);
     args
@@ -261,13 +277,21 @@ pub const PROBE_FRAMES: u32 = 3;
 
 /// The filter graph's output pads.
 const MAIN: &str = "[main]";
+const ALSO: &str = "[also]";
 const LIGHT: &str = "[light]";
 
-/// The filter graph: stamp capture times, draw the test signals, then — with a light rendition —
-/// `split` and scale the copy down. The light rendition is the main picture made smaller, signals
+/// The filter graph: stamp capture times, draw the test signals, then — with more renditions —
+/// `split`: a copy as it is for the main picture in another codec (`also`), and a copy scaled
+/// down for the light rendition. The light rendition is the main picture made smaller, signals
 /// included: a viewer showing it at the main's size (as ours does) shows the pixel clock and the
 /// flash exactly where the main rendition has them.
-fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: u64) -> String {
+fn graph(
+    input: &Input,
+    video: &Video,
+    also: bool,
+    light: Option<&Light>,
+    base_unix_micros: u64,
+) -> String {
     let mut graph = String::from("[0:v]");
     let upload = gpu_upload(input, video);
     if upload.is_none() && matches!(input, Input::Ddagrab { .. }) {
@@ -308,11 +332,26 @@ fn graph(input: &Input, video: &Video, light: Option<&Light>, base_unix_micros: 
         graph.push(',');
         graph.push_str(&video.encoder.gpu_scale(video.width, video.height));
     }
+    match (also, light.is_some()) {
+        (false, false) => {
+            graph.push_str(MAIN);
+            return graph;
+        }
+        (true, false) => {
+            let _ = write!(graph, ",split{MAIN}{ALSO}");
+            return graph;
+        }
+        (false, true) => {
+            let _ = write!(graph, ",split{MAIN}[light_in];");
+        }
+        (true, true) => {
+            let _ = write!(graph, ",split=3{MAIN}{ALSO}[light_in];");
+        }
+    }
     let Some(light) = light else {
-        graph.push_str(MAIN);
         return graph;
     };
-    let _ = write!(graph, ",split{MAIN}[light_in];[light_in]");
+    graph.push_str("[light_in]");
     if light.every > 1 {
         let _ = write!(graph, "select=not(mod(n\\,{})),", light.every);
     }
@@ -384,15 +423,22 @@ mod tests {
     use crate::encoder::VideoCodec;
 
     fn one(input: &Input, video: &Video, base: u64) -> Vec<String> {
-        build(input, video, None, base)
+        build(input, video, &Extra::default(), base)
+    }
+
+    fn light(input: &Input, video: &Video) -> Second {
+        Second {
+            light: Light::of(video, input.runs_at_requested_rate()),
+            url: "tcp://127.0.0.1:9/light".into(),
+        }
     }
 
     fn two(input: &Input, video: &Video, base: u64) -> Vec<String> {
-        let second = Second {
-            light: Light::of(video, input.runs_at_requested_rate()),
-            url: "tcp://127.0.0.1:9/light".into(),
+        let extra = Extra {
+            also: None,
+            light: Some(light(input, video)),
         };
-        build(input, video, Some(&second), base)
+        build(input, video, &extra, base)
     }
 
     /// The arguments of the output that maps `label`, up to and including its URL.
@@ -629,6 +675,93 @@ mod tests {
         for label in ["[main]", "[light]"] {
             let out = output(&args, label);
             assert_eq!(value_after(out, "-c:v"), "hevc_qsv");
+            assert!(
+                !out.contains(&"-pix_fmt".to_string()),
+                "GPU frames: {out:?}"
+            );
+        }
+    }
+
+    fn three(input: &Input, video: &Video, also: Encoder) -> Vec<String> {
+        let extra = Extra {
+            also: Some(Also {
+                encoder: also,
+                url: "tcp://127.0.0.1:9/also".into(),
+            }),
+            light: Some(light(input, video)),
+        };
+        build(input, video, &extra, 7)
+    }
+
+    #[test]
+    fn the_main_picture_in_a_second_codec_is_a_copy_encoded_alike() {
+        let hevc = with(Encoder::Libx265);
+        let (args, alone) = (
+            three(&Input::Test, &hevc, Encoder::Libx264),
+            one(&Input::Test, &hevc, 7),
+        );
+        assert_eq!(all_after(&args, "-map"), ["[main]", "[also]", "[light]"]);
+        assert_eq!(output(&args, "[main]"), output(&alone, "[main]"));
+        let (main, also, light) = (
+            output(&args, "[main]"),
+            output(&args, "[also]"),
+            output(&args, "[light]"),
+        );
+        assert_eq!(value_after(main, "-c:v"), "libx265");
+        assert_eq!(value_after(also, "-c:v"), "libx264");
+        assert_eq!(
+            also.last().map(String::as_str),
+            Some("tcp://127.0.0.1:9/also")
+        );
+        for flag in ["-g", "-b:v", "-fps_mode"] {
+            assert_eq!(value_after(also, flag), value_after(main, flag), "{flag}");
+        }
+        // The light rendition in the codec more browsers decode.
+        assert_eq!(value_after(light, "-c:v"), "libx264");
+        let graph = value_after(&args, "-filter_complex");
+        let stamped = value_after(&alone, "-filter_complex")
+            .strip_suffix("[main]")
+            .expect("main pad");
+        assert!(
+            graph.starts_with(&format!(
+                "{stamped},split=3[main][also][light_in];[light_in]"
+            )),
+            "{graph}"
+        );
+        // Without the light rendition: two copies.
+        let extra = Extra {
+            also: Some(Also {
+                encoder: Encoder::Libx264,
+                url: "tcp://127.0.0.1:9/also".into(),
+            }),
+            light: None,
+        };
+        let args = build(&Input::Test, &hevc, &extra, 7);
+        assert_eq!(
+            value_after(&args, "-filter_complex"),
+            format!("{stamped},split[main][also]")
+        );
+    }
+
+    #[test]
+    fn the_second_codec_takes_the_same_gpu_frames() {
+        let args = three(
+            &DDA,
+            &with(Encoder::Qsv(VideoCodec::Hevc)),
+            Encoder::Qsv(VideoCodec::H264),
+        );
+        let graph = value_after(&args, "-filter_complex");
+        assert!(
+            graph.contains("scale_qsv=w=1280:h=720:format=nv12,split=3[main][also][light_in];"),
+            "{graph}"
+        );
+        for (label, encoder) in [
+            ("[main]", "hevc_qsv"),
+            ("[also]", "h264_qsv"),
+            ("[light]", "h264_qsv"),
+        ] {
+            let out = output(&args, label);
+            assert_eq!(value_after(out, "-c:v"), encoder, "{label}");
             assert!(
                 !out.contains(&"-pix_fmt".to_string()),
                 "GPU frames: {out:?}"

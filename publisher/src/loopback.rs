@@ -1,5 +1,5 @@
-//! The light rendition's way out of ffmpeg: a loopback TCP socket the publisher listens on and
-//! ffmpeg connects to as its second output (`-f flv tcp://127.0.0.1:PORT`). Unlike an extra pipe
+//! The way out of ffmpeg for each rendition beyond the main one: a loopback TCP socket the
+//! publisher listens on and ffmpeg connects to as another output (`-f flv tcp://127.0.0.1:PORT`). Unlike an extra pipe
 //! or an inherited descriptor this works the same on Linux, macOS and Windows.
 //!
 //! Latency: the FLV muxer's `-flush_packets 1` hands each tag to the socket as it is written, and

@@ -46,7 +46,7 @@ use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::Args;
 use crate::ladder::Light;
 use crate::plan::Host;
-use crate::status::{AudioMeter, AudioState, LightReport, State, VideoState};
+use crate::status::{AudioMeter, AudioState, ExtraReport, State, VideoState};
 
 // One runtime thread: the async side only carries the session and the status ticker (capture
 // and import run on threads of their own), and a multi-thread runtime's workers (one per core)
@@ -118,6 +118,21 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
         encoder: chosen.as_ref().map(|c| c.encoder).unwrap_or_default(),
         ..video
     };
+    let also = match (&chosen, args.codec.also) {
+        (Some(chosen), Some(codec)) => {
+            let works =
+                plan::also_encoder(video.encoder, codec).and_then(
+                    |encoder| match probe::also_works(&args.ffmpeg, chosen, &video, encoder) {
+                        Ok(works) => works.map(|()| encoder),
+                        Err(err) => Err(err.to_string()),
+                    },
+                );
+            works
+                .inspect_err(|why| eprintln!("publisher: no {} rendition: {why}", codec.label()))
+                .ok()
+        }
+        _ => None,
+    };
     let _ = moq_tokio::crypto::install_default();
 
     if args.no_video && audio_plan.is_none() {
@@ -144,18 +159,23 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
     let picture = match &chosen {
         None => "no video".to_string(),
         Some(chosen) => format!(
-            "{}x{} {} fps, {} kb/s {}{}, {chosen}",
+            "{}x{} {} fps, {} kb/s {}{}{}, {chosen}",
             video.width,
             video.height,
             video.fps,
             video.bitrate_kbps,
             video.encoder.codec().label(),
+            also.map(|also| format!(" + {}", also.codec().label()))
+                .unwrap_or_default(),
             light.map(|light| format!(" + {light}")).unwrap_or_default()
         ),
     };
     let capture = chosen
         .as_ref()
-        .map(|c| format!("  [{c}]"))
+        .map(|c| {
+            let also = also.map(|also| format!(" + {}", also.name()));
+            format!("  [{c}{}]", also.unwrap_or_default())
+        })
         .unwrap_or_default();
     eprintln!(
         "publisher: publishing {:?} ({picture}; {sound}) to {}",
@@ -193,6 +213,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
                 program: args.ffmpeg.clone(),
                 input: chosen.input,
                 video,
+                also,
                 light,
             },
             broadcast.clone(),
@@ -218,9 +239,13 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
                 let state = *state.lock().unwrap_or_else(|p| p.into_inner());
                 let now = unix_millis();
                 let mut report = meters.main.lock().unwrap_or_else(|p| p.into_inner()).report(now, state).to_string();
+                if let Some(also) = also {
+                    let also_report = meters.also.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
+                    report = format!("{report}  {}", ExtraReport(also.codec().label(), also_report));
+                }
                 if light.is_some() {
                     let light = meters.light.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
-                    report = format!("{report}  {}", LightReport(light));
+                    report = format!("{report}  {}", ExtraReport("light", light));
                 }
                 let video_state = meters.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if video_state != VideoState::Running {

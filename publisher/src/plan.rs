@@ -59,14 +59,14 @@ impl std::fmt::Display for Candidate {
 /// The video candidates for `args` on `host`, in probe order (never empty), or why there is no
 /// way to capture what was asked for (one line, saying what to do).
 pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
-    let hardware = hardware_encoders(host.platform, args.codec);
-    let software = software_encoders(args.codec);
-    if hardware.is_empty() && !software.iter().any(|e| e.codec() == args.codec) {
+    let hardware = hardware_encoders(host.platform, args.codec.main);
+    let software = software_encoders(args.codec.main);
+    if hardware.is_empty() && !software.iter().any(|e| e.codec() == args.codec.main) {
         return Err(format!(
             "--codec {} needs a hardware encoder (Windows: Intel QSV, NVIDIA NVENC or AMD AMF; \
              macOS: VideoToolbox{}); here the publisher sends H.264 (--codec h264)",
-            args.codec.label(),
-            if args.codec == VideoCodec::Av1 {
+            args.codec.main.label(),
+            if args.codec.main == VideoCodec::Av1 {
                 ", which has no AV1"
             } else {
                 ""
@@ -84,7 +84,7 @@ pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
     };
     let all = [hardware, software.clone()].concat();
     if args.source != Source::Screen || args.input_format.is_some() {
-        let encoders = match args.codec {
+        let encoders = match args.codec.main {
             VideoCodec::H264 => &software,
             _ => &all,
         };
@@ -117,6 +117,32 @@ pub fn video(args: &Args, host: &Host) -> Result<Vec<Candidate>, String> {
             with(screen, &all)
         }
     })
+}
+
+/// The encoder for the main picture again in `codec` (`--codec main,also`) beside `main`, the
+/// encoder chosen for it: one of the same family — the same GPU's (frames in GPU memory suit
+/// it too), or the CPU's for a CPU one. `Err` says in one line why that rendition is left out.
+pub fn also_encoder(main: Encoder, codec: VideoCodec) -> Result<Encoder, String> {
+    if main.codec() == codec {
+        return Err(format!(
+            "the main picture is {} already ({} was chosen): one rendition",
+            codec.label(),
+            main.name()
+        ));
+    }
+    let encoder = match main {
+        Encoder::Libx264 | Encoder::Libx265 => match codec {
+            VideoCodec::H264 => Some(Encoder::Libx264),
+            VideoCodec::Hevc => Some(Encoder::Libx265),
+            VideoCodec::Av1 => None,
+        },
+        Encoder::Qsv(_) => Some(Encoder::Qsv(codec)),
+        Encoder::Nvenc(_) => Some(Encoder::Nvenc(codec)),
+        Encoder::Amf(_) => Some(Encoder::Amf(codec)),
+        Encoder::VideoToolbox(_) if codec == VideoCodec::Av1 => None,
+        Encoder::VideoToolbox(_) => Some(Encoder::VideoToolbox(codec)),
+    };
+    encoder.ok_or_else(|| format!("no {} encoder beside {}", codec.label(), main.name()))
 }
 
 /// The encoders on the CPU for `codec`, in probe order after the hardware ones: libx265 for
@@ -457,6 +483,40 @@ mod tests {
             "{err}"
         );
         assert!(video(&args(&["--codec", "av1"]), &host(Platform::Linux)).is_err());
+    }
+
+    #[test]
+    fn the_second_codec_comes_from_the_main_encoders_family() {
+        use VideoCodec::{Av1, H264, Hevc};
+        assert_eq!(also_encoder(Encoder::Libx265, H264), Ok(Encoder::Libx264));
+        assert_eq!(also_encoder(Encoder::Libx264, Hevc), Ok(Encoder::Libx265));
+        assert_eq!(
+            also_encoder(Encoder::Qsv(Hevc), H264),
+            Ok(Encoder::Qsv(H264))
+        );
+        assert_eq!(
+            also_encoder(Encoder::Nvenc(Av1), H264),
+            Ok(Encoder::Nvenc(H264))
+        );
+        assert_eq!(
+            also_encoder(Encoder::Amf(Av1), Hevc),
+            Ok(Encoder::Amf(Hevc))
+        );
+        assert_eq!(
+            also_encoder(Encoder::VideoToolbox(Hevc), H264),
+            Ok(Encoder::VideoToolbox(H264))
+        );
+        // HEVC fell back to libx264 (Debian's ffmpeg 5.1): the main picture is H.264 already.
+        let same = also_encoder(Encoder::Libx264, H264).unwrap_err();
+        assert_eq!(
+            same,
+            "the main picture is H.264 already (libx264 was chosen): one rendition"
+        );
+        assert_eq!(
+            also_encoder(Encoder::Libx264, Av1).unwrap_err(),
+            "no AV1 encoder beside libx264"
+        );
+        assert!(also_encoder(Encoder::VideoToolbox(H264), Av1).is_err());
     }
 
     #[test]

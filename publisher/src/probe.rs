@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::encoder::Encoder;
 use crate::ffmpeg::INSTALL_HELP;
 use crate::ffmpeg_args::{self, Video};
 use crate::plan::{self, Candidate, Choice, Outcome};
@@ -51,6 +52,25 @@ pub fn choose(
         ),
         false => anyhow::bail!("cannot encode the video: {last}"),
     }
+}
+
+/// Whether `candidate`'s capture encodes with `encoder` too (the main picture in a second
+/// codec, see [`plan::also_encoder`]); `Err` is the one-line reason it does not.
+pub fn also_works(
+    program: &Path,
+    candidate: &Candidate,
+    video: &Video,
+    encoder: Encoder,
+) -> anyhow::Result<Result<(), String>> {
+    let settings = Video {
+        encoder,
+        ..video.clone()
+    };
+    let args = ffmpeg_args::probe(&candidate.input, &settings);
+    Ok(match run(program, &args)? {
+        Outcome::Worked => Ok(()),
+        Outcome::Failed { why, .. } => Err(format!("{}: {why}", encoder.name())),
+    })
 }
 
 /// Run one probe: ffmpeg `args`, its output discarded, its log kept to say why it failed.

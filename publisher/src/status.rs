@@ -113,21 +113,27 @@ impl fmt::Display for Report {
     }
 }
 
-/// The light rendition's part of the status line, in the audio's style: its median ingest
-/// latency, rate and bitrate (`light 3 ms 30.0 fps 0.75 Mb/s`), or that no frame came.
-pub struct LightReport(pub Report);
+/// Another rendition's part of the status line, in the audio's style, named by `label` (`light`,
+/// or the second codec's name): its median ingest latency, rate and bitrate
+/// (`light 3 ms 30.0 fps 0.75 Mb/s`), or that no frame came.
+pub struct ExtraReport(pub &'static str, pub Report);
 
-impl fmt::Display for LightReport {
+impl fmt::Display for ExtraReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Report {
             fps,
             kbps,
             ingest_ms,
             ..
-        } = self.0;
+        } = self.1;
+        let label = self.0;
         match ingest_ms {
-            Some(ms) => write!(f, "light {ms:.0} ms {fps:.1} fps {:.2} Mb/s", kbps / 1000.0),
-            None => f.write_str("light stalled"),
+            Some(ms) => write!(
+                f,
+                "{label} {ms:.0} ms {fps:.1} fps {:.2} Mb/s",
+                kbps / 1000.0
+            ),
+            None => write!(f, "{label} stalled"),
         }
     }
 }
@@ -302,9 +308,9 @@ mod tests {
         for i in 0..30u64 {
             meter.frame(1000 + i * 1000 / 30, 3125, Some(3.0));
         }
-        let report = LightReport(meter.report(2000, State::Live));
+        let report = ExtraReport("light", meter.report(2000, State::Live));
         assert_eq!(report.to_string(), "light 3 ms 30.0 fps 0.75 Mb/s");
-        let idle = LightReport(meter.report(3000, State::Live));
+        let idle = ExtraReport("light", meter.report(3000, State::Live));
         assert_eq!(idle.to_string(), "light stalled");
     }
 

@@ -1,7 +1,8 @@
 //! The video, kept going: one ffmpeg capturing once and encoding every rendition, a thread per
 //! rendition importing its FLV into the broadcast as it arrives — the main rendition from
-//! ffmpeg's stdout, the light one (see [`crate::ladder`]) from a loopback socket (see
-//! [`crate::loopback`]) — supervised ([`crate::pipeline`]): restarted when it exits or stalls.
+//! ffmpeg's stdout, the others (the main picture in a second codec, the light one, see
+//! [`crate::ladder`]) each from a loopback socket (see [`crate::loopback`]) — supervised
+//! ([`crate::pipeline`]): restarted when it exits or stalls.
 //!
 //! The imports outlive the runs (see [`crate::flv_runs`]): a restarted ffmpeg continues the same
 //! tracks in the same catalog, with a new group at its first keyframe, so viewers see a pause,
@@ -14,8 +15,9 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::broadcast::{Broadcast, FlvImport};
+use crate::encoder::Encoder;
 use crate::ffmpeg::Ffmpeg;
-use crate::ffmpeg_args::{self, Input, Second, Video};
+use crate::ffmpeg_args::{self, Also, Extra, Input, Second, Video};
 use crate::ladder::Light;
 use crate::loopback::Loopback;
 use crate::pipeline::{Ended, Event, Handle, Output, Pipeline, Run, Supervised, lock};
@@ -25,6 +27,7 @@ use crate::status::{Meter, VideoState};
 #[derive(Clone)]
 pub struct Meters {
     pub main: Arc<Mutex<Meter>>,
+    pub also: Arc<Mutex<Meter>>,
     pub light: Arc<Mutex<Meter>>,
     pub state: Arc<Mutex<VideoState>>,
 }
@@ -33,17 +36,20 @@ impl Default for Meters {
     fn default() -> Self {
         Self {
             main: Default::default(),
+            also: Default::default(),
             light: Default::default(),
             state: Arc::new(Mutex::new(VideoState::Running)),
         }
     }
 }
 
-/// What to run: the capture, its encoding and its light rendition.
+/// What to run: the capture, its encoding, the encoder of the main picture in a second codec,
+/// and the light rendition.
 pub struct Plan {
     pub program: PathBuf,
     pub input: Input,
     pub video: Video,
+    pub also: Option<Encoder>,
     pub light: Option<Light>,
 }
 
@@ -55,8 +61,12 @@ pub fn start(
     meters: Meters,
     fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<Handle> {
-    // Both imports are made before any frame exists: the first catalog lists both renditions.
+    // Every import is made before any frame exists: the first catalog lists every rendition.
     let main = broadcast.video_import()?;
+    let also = match plan.also {
+        Some(_) => Some(broadcast.video_import()?),
+        None => None,
+    };
     let light = match plan.light {
         Some(_) => Some(broadcast.video_import()?),
         None => None,
@@ -75,6 +85,7 @@ pub fn start(
         broadcast,
         meters,
         main,
+        also,
         light,
     };
     std::thread::Builder::new()
@@ -99,29 +110,34 @@ struct Capture {
     broadcast: Arc<Broadcast>,
     meters: Meters,
     main: FlvImport,
+    /// With a second codec only.
+    also: Option<FlvImport>,
     /// With a light rendition only.
     light: Option<FlvImport>,
 }
 
 impl Pipeline for Capture {
     fn spawn(&mut self) -> anyhow::Result<Run<'_>> {
-        let second = match self.plan.light {
-            Some(light) => {
-                let loopback = Loopback::bind().context("listening for the light rendition")?;
-                let url = loopback
-                    .url()
-                    .context("listening for the light rendition")?;
-                let waker = loopback
-                    .waker()
-                    .context("listening for the light rendition")?;
-                Some((Second { light, url }, loopback, waker))
+        let also = match self.plan.also {
+            Some(encoder) => {
+                Some(Listening::bind("the second codec")?.into(|url| Also { encoder, url })?)
             }
             None => None,
+        };
+        let light = match self.plan.light {
+            Some(light) => {
+                Some(Listening::bind("the light rendition")?.into(|url| Second { light, url })?)
+            }
+            None => None,
+        };
+        let extra = Extra {
+            also: also.as_ref().map(|(also, _)| also.clone()),
+            light: light.as_ref().map(|(second, _)| second.clone()),
         };
         let args = ffmpeg_args::build(
             &self.plan.input,
             &self.plan.video,
-            second.as_ref().map(|(second, ..)| second),
+            &extra,
             self.broadcast.base_unix_micros,
         );
         let (ffmpeg, stdout) = Ffmpeg::spawn(&self.plan.program, &args, "ffmpeg")?;
@@ -129,7 +145,8 @@ impl Pipeline for Capture {
             broadcast,
             meters,
             main,
-            light,
+            also: also_import,
+            light: light_import,
             ..
         } = self;
         let (broadcast, meters): (&Broadcast, &Meters) = (broadcast, meters);
@@ -139,20 +156,64 @@ impl Pipeline for Capture {
                 broadcast.ingest(main, stdout, &meters.main, read)
             }),
         }];
-        let mut wake = None;
-        if let (Some((_, loopback, waker)), Some(light)) = (second, light.as_mut()) {
-            wake = Some(Box::new(waker) as Box<dyn FnOnce()>);
-            outputs.push(Output {
-                thread: "ingest-light",
-                import: Box::new(move |read: &(dyn Fn() + Sync)| {
-                    broadcast.ingest(light, loopback, &meters.light, read)
-                }),
-            });
+        let mut wakers: Vec<Box<dyn FnOnce()>> = Vec::new();
+        let sockets = [
+            (
+                "ingest-also",
+                also.map(|(_, socket)| socket),
+                also_import.as_mut(),
+                &meters.also,
+            ),
+            (
+                "ingest-light",
+                light.map(|(_, socket)| socket),
+                light_import.as_mut(),
+                &meters.light,
+            ),
+        ];
+        for (thread, socket, import, meter) in sockets {
+            if let (Some(Listening { loopback, waker }), Some(import)) = (socket, import) {
+                wakers.push(waker);
+                outputs.push(Output {
+                    thread,
+                    import: Box::new(move |read: &(dyn Fn() + Sync)| {
+                        broadcast.ingest(import, loopback, meter, read)
+                    }),
+                });
+            }
         }
+        let wake = (!wakers.is_empty()).then(|| {
+            Box::new(move || wakers.into_iter().for_each(|wake| wake())) as Box<dyn FnOnce()>
+        });
         Ok(Run {
             ffmpeg,
             outputs,
             wake,
         })
+    }
+}
+
+/// A loopback socket ffmpeg writes one rendition's FLV to, and what wakes its reader.
+struct Listening {
+    loopback: Loopback,
+    waker: Box<dyn FnOnce()>,
+}
+
+impl Listening {
+    /// Listen for `what` (named in errors).
+    fn bind(what: &str) -> anyhow::Result<Self> {
+        let context = || format!("listening for {what}");
+        let loopback = Loopback::bind().with_context(context)?;
+        let waker = Box::new(loopback.waker().with_context(context)?);
+        Ok(Self { loopback, waker })
+    }
+
+    /// This socket with what ffmpeg is told to write to it (made from its URL).
+    fn into<T>(self, output: impl FnOnce(String) -> T) -> anyhow::Result<(T, Self)> {
+        let url = self
+            .loopback
+            .url()
+            .context("the loopback socket's address")?;
+        Ok((output(url), self))
     }
 }

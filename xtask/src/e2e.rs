@@ -57,10 +57,7 @@ const TESTS: [(&str, Test); 17] = [
         "an_audio_only_broadcast_plays",
         e2e_audio::an_audio_only_broadcast_plays,
     ),
-    (
-        "hevc_the_browser_cannot_decode_is_explained",
-        e2e_hevc::hevc_the_browser_cannot_decode_is_explained,
-    ),
+    ("a_browser_without_hevc", e2e_hevc::a_browser_without_hevc),
     (
         "remote_a_public_relay_plays_on_another_machine_with_tokens",
         e2e_remote::public_relay_plays_on_another_machine_with_tokens,

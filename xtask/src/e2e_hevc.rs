@@ -3,7 +3,8 @@
 //! writes no HEVC into FLV) opened in Debian's Chromium, which has no HEVC decoder. The viewer
 //! must say so — the rendition, its codec and that this browser cannot decode it — rather than
 //! show a black canvas or fail without a reason: as its error when the broadcast is only that
-//! picture, and beside the sound it plays when the broadcast has sound too.
+//! picture, and beside the sound it plays when the broadcast has sound too. And when the
+//! publisher sends the picture in H.264 as well (`--codec hevc,h264`), the viewer plays that.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ const HEVC: [&str; 10] = [
     "30",
 ];
 
-pub fn hevc_the_browser_cannot_decode_is_explained() -> anyhow::Result<()> {
+pub fn a_browser_without_hevc() -> anyhow::Result<()> {
     let dir = TempDir::new("hevc-ffmpeg")?;
     let (ffmpeg, prefix) = wine::hevc_capable_ffmpeg(dir.path())?;
     let ffmpeg = ffmpeg.to_string_lossy().into_owned();
@@ -69,6 +70,38 @@ pub fn hevc_the_browser_cannot_decode_is_explained() -> anyhow::Result<()> {
         stack.publish("hevc-sound", &[&HEVC[..], &["--ffmpeg", &ffmpeg]].concat())?;
         chromium.navigate(&stack.page_url("hevc-sound"))?;
         sound_plays_and_the_missing_picture_is_explained(&mut chromium)?;
+        stack.stop_publishers();
+
+        let both = stack.publish(
+            "hevc-h264",
+            &[
+                "--source",
+                "test",
+                "--codec",
+                "hevc,h264",
+                "--size",
+                "640x360",
+                "--fps",
+                "30",
+                "--ffmpeg",
+                &ffmpeg,
+            ],
+        )?;
+        chromium.navigate(&stack.page_url("hevc-h264"))?;
+        the_h264_copy_plays(&mut chromium)?;
+        let log = stack.log_of(both).context("the publisher's log")?;
+        let started = crate::live::wait_for_log_line(log, "publishing", 1, Duration::from_secs(1))?;
+        ensure!(
+            started.contains("HEVC + H.264") && started.contains("libx265"),
+            "the publisher should say it sends HEVC and H.264: {started}"
+        );
+        let status =
+            crate::live::wait_for_log_line(log, "libx265 + libx264]", 1, Duration::from_secs(30))?;
+        ensure!(
+            status.contains("  H.264 ") && !status.contains("H.264 stalled"),
+            "the status line should show the H.264 copy's frames: {status}"
+        );
+        println!("  the publisher says: {started}\n  and: {status}");
         stack.check_alive()
     })();
     // ffmpeg.exe and anything else left in the Wine prefix.
@@ -131,6 +164,37 @@ fn sound_plays_and_the_missing_picture_is_explained(chromium: &mut Chromium) -> 
         last - start
     );
     println!("  sound played on: {} frames in 10 s", last - start);
+    Ok(())
+}
+
+/// With the picture in HEVC and in H.264, a browser without HEVC plays the H.264 one, and its
+/// sound.
+fn the_h264_copy_plays(chromium: &mut Chromium) -> anyhow::Result<()> {
+    let stats = chromium
+        .wait_for_stats(Duration::from_secs(60), |s| {
+            s.counters.rendered >= 90 && s.audio.state == "playing"
+        })?
+        .context("no viewer")?;
+    ensure!(
+        stats.state == "live"
+            && stats.error.is_none()
+            && stats.video_error.is_none()
+            && stats
+                .codec
+                .as_deref()
+                .is_some_and(|codec| codec.starts_with("avc1"))
+            && stats.counters.rendered >= 90
+            && stats.audio.state == "playing",
+        "the H.264 rendition and the sound should play: {}",
+        json(&stats)
+    );
+    println!(
+        "  HEVC + H.264: the page plays {} at {}x{}, {} frames shown",
+        stats.codec.as_deref().unwrap_or_default(),
+        stats.width.unwrap_or_default(),
+        stats.height.unwrap_or_default(),
+        stats.counters.rendered
+    );
     Ok(())
 }
 
