@@ -14,6 +14,7 @@ use crate::encoder::{Codecs, VideoCodec};
         publisher --name screen                        # this desktop to a local dev relay\n  \
         publisher --name screen --source test          # the 720p60 test pattern instead\n  \
         publisher --name screen --monitor 1 --codec hevc   # Windows: second monitor, HEVC on the GPU\n  \
+        publisher --name screen --codec hevc,h264      # HEVC, and H.264 for browsers without HEVC\n  \
         PUBLISHER_TOKEN=$(cat publish.jwt) publisher --name screen --url https://relay.example.com/\n  \
         publisher --name screen --url http://desk.lan:4443/ --token-file publish.jwt\n  \
         publisher --source screen --renditions 1       # main rendition only (a weak publishing machine)\n  \
