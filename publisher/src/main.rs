@@ -275,10 +275,16 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
     if let Some(audio) = &audio {
         audio.stop();
     }
-    session.abort();
+    // Tell the relay the broadcast ended before the session goes: it hands the name back to an
+    // earlier publisher at once, not after the QUIC idle timeout of a silent connection.
     broadcast.close();
+    tokio::time::sleep(GOODBYE).await;
+    session.abort();
     result
 }
+
+/// How long the session has, once the broadcast is closed, to say so to the relay.
+const GOODBYE: Duration = Duration::from_millis(200);
 
 /// The device carrying what the desktop plays (see [`devices`]), looked up only when the screen's
 /// sound is wanted from the platform's default; with none, says so and how to name one.
