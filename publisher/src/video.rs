@@ -118,21 +118,25 @@ struct Capture {
 
 impl Pipeline for Capture {
     fn spawn(&mut self) -> anyhow::Result<Run<'_>> {
-        let also = match self.plan.also {
-            Some(encoder) => {
-                Some(Listening::bind("the second codec")?.into(|url| Also { encoder, url })?)
-            }
-            None => None,
-        };
-        let light = match self.plan.light {
-            Some(light) => {
-                Some(Listening::bind("the light rendition")?.into(|url| Second { light, url })?)
-            }
-            None => None,
-        };
+        let also = (self.plan.also)
+            .map(|_| Listening::bind("the second codec"))
+            .transpose()?;
+        let light = (self.plan.light)
+            .map(|_| Listening::bind("the light rendition"))
+            .transpose()?;
         let extra = Extra {
-            also: also.as_ref().map(|(also, _)| also.clone()),
-            light: light.as_ref().map(|(second, _)| second.clone()),
+            also: (self.plan.also)
+                .zip(also.as_ref())
+                .map(|(encoder, socket)| Also {
+                    encoder,
+                    url: socket.url.clone(),
+                }),
+            light: (self.plan.light)
+                .zip(light.as_ref())
+                .map(|(light, socket)| Second {
+                    light,
+                    url: socket.url.clone(),
+                }),
         };
         let args = ffmpeg_args::build(
             &self.plan.input,
@@ -158,21 +162,17 @@ impl Pipeline for Capture {
         }];
         let mut wakers: Vec<Box<dyn FnOnce()>> = Vec::new();
         let sockets = [
-            (
-                "ingest-also",
-                also.map(|(_, socket)| socket),
-                also_import.as_mut(),
-                &meters.also,
-            ),
-            (
-                "ingest-light",
-                light.map(|(_, socket)| socket),
-                light_import.as_mut(),
-                &meters.light,
-            ),
+            ("ingest-also", also, also_import.as_mut(), &meters.also),
+            ("ingest-light", light, light_import.as_mut(), &meters.light),
         ];
         for (thread, socket, import, meter) in sockets {
-            if let (Some(Listening { loopback, waker }), Some(import)) = (socket, import) {
+            if let (
+                Some(Listening {
+                    loopback, waker, ..
+                }),
+                Some(import),
+            ) = (socket, import)
+            {
                 wakers.push(waker);
                 outputs.push(Output {
                     thread,
@@ -193,9 +193,10 @@ impl Pipeline for Capture {
     }
 }
 
-/// A loopback socket ffmpeg writes one rendition's FLV to, and what wakes its reader.
+/// A loopback socket ffmpeg writes one rendition's FLV to, its URL, and what wakes its reader.
 struct Listening {
     loopback: Loopback,
+    url: String,
     waker: Box<dyn FnOnce()>,
 }
 
@@ -204,16 +205,12 @@ impl Listening {
     fn bind(what: &str) -> anyhow::Result<Self> {
         let context = || format!("listening for {what}");
         let loopback = Loopback::bind().with_context(context)?;
+        let url = loopback.url().with_context(context)?;
         let waker = Box::new(loopback.waker().with_context(context)?);
-        Ok(Self { loopback, waker })
-    }
-
-    /// This socket with what ffmpeg is told to write to it (made from its URL).
-    fn into<T>(self, output: impl FnOnce(String) -> T) -> anyhow::Result<(T, Self)> {
-        let url = self
-            .loopback
-            .url()
-            .context("the loopback socket's address")?;
-        Ok((output(url), self))
+        Ok(Self {
+            loopback,
+            url,
+            waker,
+        })
     }
 }

@@ -378,12 +378,15 @@ mod tests {
             }}}"#,
         )
         .expect("parses");
-        let names: Vec<_> = catalog
+        assert_eq!(ranked_names(&catalog), ["c", "b", "a", "d"]);
+    }
+
+    fn ranked_names(catalog: &Catalog) -> Vec<&str> {
+        catalog
             .ranked_video()
             .iter()
             .map(|(name, _)| *name)
-            .collect();
-        assert_eq!(names, ["c", "b", "a", "d"]);
+            .collect()
     }
 
     #[test]
@@ -396,12 +399,7 @@ mod tests {
             }}}"#,
         )
         .expect("parses");
-        let names: Vec<_> = catalog
-            .ranked_video()
-            .iter()
-            .map(|(name, _)| *name)
-            .collect();
-        assert_eq!(names, ["1", "0", "2"]);
+        assert_eq!(ranked_names(&catalog), ["1", "0", "2"]);
     }
 
     #[test]

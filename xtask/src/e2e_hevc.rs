@@ -47,9 +47,7 @@ pub fn a_browser_without_hevc() -> anyhow::Result<()> {
         let stats = stats.context("no viewer")?;
         let why = stats.error.as_deref().unwrap_or_default();
         ensure!(
-            stats.state == "error"
-                && why.contains("hvc1")
-                && why.contains("this browser cannot decode it"),
+            stats.state == "error" && says_hevc_is_undecodable(why),
             "the viewer should say this browser cannot decode the HEVC rendition: {}",
             json(&stats)
         );
@@ -61,7 +59,7 @@ pub fn a_browser_without_hevc() -> anyhow::Result<()> {
         // The page shows it too: its status line is redrawn from the stats.
         let shown = status_line_saying(&mut chromium, "this browser cannot decode it")?;
         ensure!(
-            shown.contains("hvc1") && shown.contains("this browser cannot decode it"),
+            says_hevc_is_undecodable(&shown),
             "the page's status line should say why: {shown:?}"
         );
         println!("  picture only, the page says: {shown}");
@@ -127,16 +125,13 @@ fn sound_plays_and_the_missing_picture_is_explained(chromium: &mut Chromium) -> 
     );
     let why = stats.video_error.as_deref().unwrap_or_default();
     ensure!(
-        stats.state == "live"
-            && stats.error.is_none()
-            && why.contains("hvc1")
-            && why.contains("this browser cannot decode it"),
-        "the viewer should be live and say why there is no picture: {}",
+        stats.counters.rendered == 0,
+        "nothing can have been shown: {}",
         json(&stats)
     );
     ensure!(
-        stats.counters.rendered == 0,
-        "nothing can have been shown: {}",
+        stats.state == "live" && stats.error.is_none() && says_hevc_is_undecodable(why),
+        "the viewer should be live and say why there is no picture: {}",
         json(&stats)
     );
     let shown = status_line_saying(chromium, "no picture")?;
@@ -196,6 +191,11 @@ fn the_h264_copy_plays(chromium: &mut Chromium) -> anyhow::Result<()> {
         stats.counters.rendered
     );
     Ok(())
+}
+
+/// Whether `text` names the HEVC rendition and says this browser cannot decode it.
+fn says_hevc_is_undecodable(text: &str) -> bool {
+    text.contains("hvc1") && text.contains("this browser cannot decode it")
 }
 
 /// The page's status line once it contains `needle` (or after 10 s, whatever it says).
