@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use viewer_wasm::audio::schedule::SETTLE_MS;
 
 use crate::av_sync::percentile;
 use crate::chromium::{Chromium, Recorder};
@@ -15,13 +16,15 @@ use crate::listening::{self, Listening};
 use crate::live::Stack;
 
 const WINDOW: Duration = Duration::from_secs(60);
-const WARM_UP: Duration = Duration::from_secs(4);
+/// From the page going live to the window: past the playout's start (its `SETTLE_MS`).
+const WARM_UP: Duration = Duration::from_millis(SETTLE_MS as u64 + 1_000);
 /// Video with sound may be this much slower than without.
 const VIDEO_RATIO_LIMIT: f64 = 1.10;
-/// Issue 10's targets, unloaded and under the screencast load.
+/// Issue 10's targets, unloaded and under the screencast load (the skew as the sound test
+/// judges it: `e2e_audio::SKEW_MS`).
 const UNLOADED_TARGET: &str =
-    "concealed ≤ 0.1 %, ≤ 1 concealment per min, audio p50 ≤ 80 ms, skew 0–45 ms";
-const LOADED_TARGET: &str = "concealed ≤ 1 %, no jumps, skew 0–45 ms";
+    "concealed ≤ 0.1 %, ≤ 1 concealment per min, audio p50 ≤ 80 ms, skew 0–75 ms";
+const LOADED_TARGET: &str = "concealed ≤ 1 %, no jumps, skew 0–75 ms";
 
 /// Measure on `stack` (its publishers are stopped first: one stream at a time).
 pub fn run(stack: &mut Stack) -> anyhow::Result<()> {

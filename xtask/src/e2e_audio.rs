@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 
+use viewer_wasm::audio::schedule::SETTLE_MS;
+
 use crate::av_sync::percentile;
 use crate::chromium::{Autoplay, Chromium, json};
 use crate::listening;
@@ -29,10 +31,13 @@ const MIN_PLAYED_SHARE: f64 = 0.95;
 const MAX_CONCEALED_PERCENT: f64 = 0.1;
 /// Concealment events allowed per minute of window (issue 10), a started minute counting whole.
 const MAX_CONCEALMENTS_PER_MINUTE: f64 = 1.0;
-/// The A/V skew (median, beep heard − flash painted) the test accepts: sound after picture,
-/// up to ITU-R BT.1359's threshold of detectability. Measured here on a quiet machine: 33–43 ms
-/// (25–41 ms fed by messages, which is not judged on it).
-const SKEW_MS: RangeInclusive<f64> = 0.0..=45.0;
+/// The A/V skew (median, beep heard − flash painted) the test accepts: sound after picture, by
+/// no more than EBU R37's tolerance for sound that lags (60 ms) once the painted flash has
+/// reached the screen (at least one frame interval, 16.7 ms, later): 75 ms. ITU-R BT.1359
+/// puts the threshold of detectability for lagging sound at 125 ms (45 ms is its threshold
+/// for sound that *leads*, which this limit once used). Measured here: 22–43 ms on a quiet or
+/// loaded machine; a busy start carries up to `START_CARRY_MS` more for a while.
+const SKEW_MS: RangeInclusive<f64> = 0.0..=75.0;
 
 pub fn sound_plays_in_sync_with_the_picture() -> anyhow::Result<()> {
     plays_in_sync("sound", "", Judge::Skew)
@@ -64,8 +69,10 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         "sound never started: {}",
         playing.map_or("no viewer".into(), |s| json(&s))
     );
-    // Let the playout settle on its latency before judging it.
-    std::thread::sleep(Duration::from_secs(3));
+    // Judge the settled playout: the start (its first SETTLE_MS) follows what the page's busy
+    // start-up asks at once, skips included; a window that began 3 s in held the settling,
+    // with its jumps and whatever the start asked for, as CI's failures did.
+    std::thread::sleep(Duration::from_millis(SETTLE_MS as u64) + Duration::from_secs(1));
     let heard = listening::listen(&mut chromium, LISTEN, |_, window| {
         std::thread::sleep(window);
         Ok(())
@@ -144,7 +151,8 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
     println!(
         "  audio played {:.1} % of {:.1} s, concealed {:.1} ms in {} events, {} jumps; beep heard \
          − flash painted p50 {skew:.1} ms, |p95| {:.1} ms over {} pairs; audio latency p50 \
-         {:.0} ms, video (flash painted) {:.0} ms; viewer skewMs {:.1}, targetMs {:.1}",
+         {:.0} ms, video (flash painted) {:.0} ms; viewer skewMs {:.1}, targetMs {:.1}, arrival \
+         p50/p95 {:.1}/{:.1} ms, buffered {:.1} ms",
         grown.played_share() * 100.0,
         grown.seconds,
         grown.concealed_ms,
@@ -156,6 +164,9 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         percentile(&heard.sync.video_latency_ms, 50.0).unwrap_or(f64::NAN),
         audio.skew_ms.unwrap_or(f64::NAN),
         audio.target_ms.unwrap_or(f64::NAN),
+        audio.arrival_ms.p50.unwrap_or(f64::NAN),
+        audio.arrival_ms.p95.unwrap_or(f64::NAN),
+        audio.buffered_ms.unwrap_or(f64::NAN),
     );
     Ok(())
 }

@@ -9,6 +9,52 @@
 
 use super::conceal::Concealer;
 
+/// The ring's header: the counters the worklet and the writer share, as `Int32` slots (the
+/// counters wrap). `audio_worklet.js` names the same slots; a test checks that it does.
+pub mod header {
+    pub const WRITE: usize = 0;
+    pub const READ: usize = 1;
+    /// Quanta that ran dry after audio had started.
+    pub const UNDERRUNS: usize = 2;
+    /// Context frame minus the ring frame read at it.
+    pub const OFFSET: usize = 3;
+    pub const PLAYED: usize = 4;
+    pub const CONCEALED: usize = 5;
+    pub const CONCEALMENTS: usize = 6;
+    /// Slots in all (the last is unused).
+    pub const SLOTS: usize = 8;
+}
+
+/// The worklet's counters as last seen by the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub read: u32,
+    pub underruns: u32,
+    pub frame_offset: u32,
+    pub played: u32,
+    /// Frames the worklet concealed where the ring ran dry after audio had started.
+    pub concealed_frames: u32,
+    /// Concealment events: runs of dry frames, each after audio from the ring.
+    pub concealments: u32,
+    /// Whether the worklet has reported at all (it sets the offset on its first quantum).
+    pub seen: bool,
+}
+
+impl Counters {
+    /// The counters from the header's slots, however they are read.
+    pub fn read(slot: impl Fn(usize) -> i32) -> Self {
+        Self {
+            read: slot(header::READ) as u32,
+            underruns: slot(header::UNDERRUNS) as u32,
+            frame_offset: slot(header::OFFSET) as u32,
+            played: slot(header::PLAYED) as u32,
+            concealed_frames: slot(header::CONCEALED) as u32,
+            concealments: slot(header::CONCEALMENTS) as u32,
+            seen: true,
+        }
+    }
+}
+
 /// Where a ring's samples live: a `Vec` here, a `Float32Array` over a `SharedArrayBuffer` in
 /// the browser.
 pub trait Samples {

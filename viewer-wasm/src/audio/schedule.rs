@@ -19,7 +19,12 @@ pub const FALL_MS_PER_SECOND: f64 = 8.0;
 /// How long the target holds after the jitter buffer last asked for it before it starts to fall,
 /// ms: stalls that recur (a page busy every few seconds) find the buffer still there, instead
 /// of a buffer that shrank a little between them and runs dry at each.
-pub const HOLD_MS: f64 = 8_000.0;
+pub const HOLD_MS: f64 = 20_000.0;
+/// A wait for a delay at least this share of the one held renews its hold.
+pub const RENEW_SHARE: f64 = 0.5;
+/// Delays shorter than this never renew a hold, ms: the jitter of a calm path does not keep
+/// a stall's buffer.
+pub const MIN_RENEW_MS: f64 = 8.0;
 /// How fast the latency audio follows the video's moves, either way, ms per second: the video's
 /// median moves in frame-sized steps, and chasing them at once would be heard.
 pub const FOLLOW_MS_PER_SECOND: f64 = 8.0;
@@ -28,6 +33,11 @@ pub const FOLLOW_MS_PER_SECOND: f64 = 8.0;
 /// [`FALL_MS_PER_SECOND`] would keep the sound far behind for a minute or more. At its end the
 /// jitter buffer forgets the delays of the start.
 pub const SETTLE_MS: f64 = 5_000.0;
+/// What of the start's wait carries past it, ms above what the settled jitter buffer asks: the
+/// start's stalls say the machine is busy, so the first stall after it finds some buffer
+/// (held, then let go, as any other ask) — but not the start's whole wait, which was the
+/// page starting up.
+pub const START_CARRY_MS: f64 = 30.0;
 /// Audio follows video up to this latency, ms. Video later than that has fallen behind (a stalled
 /// decoder waiting for a keyframe) and will catch up; sound that followed it would only pile up.
 pub const MAX_FOLLOW_MS: f64 = 400.0;
@@ -83,6 +93,9 @@ pub struct Playout {
     /// Whether the start is over (and its delays forgotten): until then the target follows
     /// what is wanted at once.
     settled: bool,
+    /// Whether the start has just ended, and the level it asked for is to be cut down to
+    /// what carries over ([`START_CARRY_MS`]).
+    just_settled: bool,
 }
 
 impl Default for Playout {
@@ -95,6 +108,7 @@ impl Default for Playout {
             needed: None,
             started: None,
             settled: false,
+            just_settled: false,
         }
     }
 }
@@ -106,6 +120,7 @@ impl Playout {
         if !self.settled && now_unix_ms - started >= SETTLE_MS {
             self.settled = true;
             self.jitter.forget_delays();
+            self.just_settled = true;
         }
         self.jitter.arrived(capture_unix_ms, now_unix_ms);
         let transit = now_unix_ms - capture_unix_ms;
@@ -146,9 +161,24 @@ impl Playout {
             self.follow = Some((followed, now_unix_ms));
             followed
         });
+        if std::mem::take(&mut self.just_settled)
+            && let Some((level, _, _)) = &mut self.needed
+        {
+            *level = level.min(feasible + START_CARRY_MS);
+        }
         // What arrival needs: up at once, held, then let go slowly.
         let needed = match self.needed {
             Some((level, since, at)) if feasible < level && !settling => {
+                // A packet held up at least half as long as the wait held (`RENEW_SHARE`) asks
+                // for it again: stalls that recur keep the buffer they need.
+                let best = self.jitter.best_transit().unwrap_or(transit);
+                let delay = self.latest_transit.map_or(0.0, |latest| latest - best);
+                let held = level - (feasible - (transit - best));
+                let since = if delay >= MIN_RENEW_MS && delay >= RENEW_SHARE * held {
+                    now_unix_ms
+                } else {
+                    since
+                };
                 let fallen = if now_unix_ms - since < HOLD_MS {
                     level
                 } else {
@@ -164,6 +194,19 @@ impl Playout {
             }
         };
         follow.map_or(needed, |follow| follow.max(needed))
+    }
+
+    /// Sound resumed after a concealment at `latency_ms` (the stall was heard as the
+    /// concealment; skipping to the plan would be a second audible step): the latency is
+    /// held there as if the jitter buffer had asked for it, and let go as its ask is. The
+    /// target now.
+    pub fn resumed(&mut self, latency_ms: f64, now_unix_ms: f64) -> f64 {
+        let level = match self.needed {
+            Some((level, _, _)) => level.max(latency_ms),
+            None => latency_ms,
+        };
+        self.needed = Some((level, now_unix_ms, now_unix_ms));
+        level.max(self.follow.map_or(level, |(followed, _)| followed))
     }
 
     /// Capture → decoded latency of the packets measured lately.
@@ -272,6 +315,34 @@ mod tests {
         });
         feed(&mut playout, 4_000, 7_000, |_| 20.0);
         assert_eq!(playout.target_ms(None, 0.0, 7_000.0), 21.0 + MARGIN_MS);
+    }
+
+    #[test]
+    fn a_busy_start_carries_some_buffer_past_it_not_its_whole_wait() {
+        let mut playout = Playout::default();
+        let mut target = 0.0;
+        // A page busy starting: packets 150 ms late every 700 ms, until just before it settles.
+        for n in 0..600 {
+            let capture = f64::from(n) * 10.0;
+            let phase = (n * 10) % 700;
+            let late = if n < 490 && phase < 150 {
+                150.0 - f64::from(phase)
+            } else {
+                0.0
+            };
+            playout.arrived(capture, capture + 20.0 + late);
+            target = playout.target_ms(None, 0.0, capture + 20.0 + late);
+        }
+        assert_eq!(
+            target,
+            21.0 + MARGIN_MS + START_CARRY_MS,
+            "settled: the start's wait cut to what carries over"
+        );
+        // Held like any other ask, then let go.
+        feed(&mut playout, 6_000, 20_000, |_| 20.0);
+        assert_eq!(playout.target_ms(None, 0.0, 20_000.0), target);
+        feed(&mut playout, 20_000, 60_000, |_| 20.0);
+        assert_eq!(playout.target_ms(None, 0.0, 60_000.0), 21.0 + MARGIN_MS);
     }
 
     #[test]

@@ -17,8 +17,8 @@ use web_sys::{
 };
 
 use super::describe;
-use super::ring_writer::{Counters, RingWriter};
-use crate::audio::ring::Ring;
+use super::ring_writer::RingWriter;
+use crate::audio::ring::{Counters, Ring};
 use crate::audio::worker_link::OutputStamp;
 
 /// The worklet's source, loaded from a blob URL so an embedding page needs no extra file.
@@ -218,13 +218,12 @@ impl AudioOutput {
     /// The writer of this output's ring, on the page's thread.
     pub fn writer(&self) -> Result<RingWriter, String> {
         Ok(match &self.buffer {
-            Some(buffer) => RingWriter::shared(buffer, self.ring, self.sample_rate),
+            Some(buffer) => RingWriter::shared(buffer, self.ring),
             None => RingWriter::message(
                 self.node.port().map_err(describe)?,
                 self.counters.clone(),
                 self.message_delivery_ms(),
                 self.ring,
-                self.sample_rate,
             ),
         })
     }

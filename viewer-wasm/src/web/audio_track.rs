@@ -1,8 +1,7 @@
 //! Plays the chosen audio track, on the page's thread or in the audio worker
-//! (`audio_worker.rs`): reads its frames, decodes them with a WebCodecs `AudioDecoder`, and
-//! schedules every decoded chunk into the worklet's ring so it is heard at
-//! its planned time ([`crate::audio::schedule`]), nudged or jumped back on plan
-//! ([`crate::audio::drift`]).
+//! (`audio_worker.rs`): reads its frames, decodes them with a WebCodecs `AudioDecoder`, hands
+//! each decoded chunk to the player core ([`crate::audio::player`]) with what this thread
+//! knows now, and writes what it decides into the worklet's ring. No decision is made here.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,13 +18,11 @@ use web_sys::{
 use super::audio_output::AudioOutput;
 use super::audio_worker;
 use super::describe;
-use super::ring_writer::{Counters, RingWriter};
+use super::ring_writer::RingWriter;
 use super::shared::Shared;
-use crate::audio::drift::{self, Corrector};
-use crate::audio::pairing::Pairing;
-use crate::audio::schedule::Playout;
-use crate::audio::status::{AudioReport, AudioState, AudioStatus};
-use crate::audio::worker_link::{OutputStamp, TICK_MS, WorkerStart};
+use crate::audio::player::{self, Chunk, Moment};
+use crate::audio::status::{AudioReport, AudioState};
+use crate::audio::worker_link::{OutputStamp, WorkerStart};
 use crate::catalog::AudioRendition;
 use crate::clock::Clock;
 use crate::container;
@@ -125,7 +122,13 @@ pub async fn play(
         shared: shared.clone(),
         output,
     });
-    let player = Rc::new(RefCell::new(Player::new(writer, clock, "page")));
+    let sample_rate = f64::from(rendition.sample_rate);
+    let player = Rc::new(RefCell::new(Player::new(
+        writer,
+        sample_rate,
+        clock,
+        "page",
+    )));
     let mut decoder = Decoder::new(host, player.clone(), config(rendition))?;
     feed(track, &mut decoder, &player).await
 }
@@ -182,146 +185,88 @@ pub async fn feed(
             if payload.is_empty() {
                 continue;
             }
-            player.borrow_mut().status.packets_received += 1;
             if decoder.recover()? {
-                player.borrow_mut().status.decoder_errors += 1;
+                player.borrow_mut().core.status.decoder_errors += 1;
             }
             if let Err(err) = decoder.decode(payload, header.timestamp_us as f64) {
-                player.borrow_mut().status.error = Some(err);
+                player.borrow_mut().core.status.error = Some(err);
             }
         }
     }
 }
 
-/// Schedules decoded audio into the ring.
+/// The player core on this thread, with the ring it writes and its scratch buffers.
 pub struct Player {
+    /// The decisions ([`crate::audio::player`]).
+    pub core: player::Player,
     writer: RingWriter,
-    /// What the player reports (see [`Host::report`]).
-    pub status: AudioStatus,
-    /// When it last reported, Unix ms.
-    reported_unix_ms: f64,
-    /// The packets decoding, for the timestamp each output is scheduled by.
-    pairing: Pairing,
-    clock: Option<Clock>,
-    playout: Playout,
-    corrector: Corrector,
-    /// Sender Unix ms of timestamp zero when the catalog has no clock: the first chunk is
-    /// taken as captured when it arrived.
-    anchor_unix_ms: Option<f64>,
-    played: Option<u32>,
     interleaved: Vec<f32>,
-    resampled: Vec<f32>,
+    rendered: Vec<f32>,
     plane: Vec<f32>,
 }
 
 impl Player {
     /// A player writing with `writer`, on `thread` ("page" or "worker").
-    pub fn new(writer: RingWriter, clock: Option<Clock>, thread: &'static str) -> Self {
-        let mut status = AudioStatus::default();
-        status.transport = Some(writer.transport());
-        status.thread = Some(thread);
+    pub fn new(
+        writer: RingWriter,
+        sample_rate: f64,
+        clock: Option<Clock>,
+        thread: &'static str,
+    ) -> Self {
+        let mut core =
+            player::Player::new(*writer.ring(), sample_rate, writer.delivery_ms(), clock);
+        core.status.transport = Some(writer.transport());
+        core.status.thread = Some(thread);
         Self {
+            core,
             writer,
-            status,
-            reported_unix_ms: f64::NEG_INFINITY,
-            pairing: Pairing::default(),
-            clock,
-            playout: Playout::default(),
-            corrector: Corrector::default(),
-            anchor_unix_ms: None,
-            played: None,
             interleaved: Vec::new(),
-            resampled: Vec::new(),
+            rendered: Vec::new(),
             plane: Vec::new(),
         }
     }
 
     /// Report the figures now.
     pub fn report(&mut self, host: &dyn Host, now_unix_ms: f64) {
-        self.reported_unix_ms = now_unix_ms;
-        host.report(self.status.report(None));
+        host.report(self.core.report(now_unix_ms));
     }
 
-    /// One decoded chunk: copy it out, decide where it is heard, write it.
+    /// One decoded chunk: hand it to the core with what this thread knows now, and write what
+    /// it decides.
     fn push(&mut self, host: &dyn Host, data: &AudioData) {
         let now_unix_ms = host.now_unix_ms();
-        if now_unix_ms - self.reported_unix_ms >= TICK_MS {
-            self.report(host, now_unix_ms);
+        if let Some(report) = self.core.due_report(now_unix_ms) {
+            host.report(report);
         }
-        let running = host.running();
         let counters = self.writer.counters();
-        self.update_status(&counters);
-        let timestamp_us = self.pairing.output(data.timestamp());
-        if !running {
-            // Blocked until the user clicks: nothing can be heard, so nothing is kept.
-            return;
-        }
-        let Some(frames) = self.copy_out(data) else {
-            return;
+        let moment = Moment {
+            now_unix_ms,
+            running: host.running(),
+            counters,
+            stamp: host.output_stamp(now_unix_ms),
+            video_latency_p50: host.video_latency_p50(),
         };
-        let channels = self.writer.ring().channels() as usize;
-        let sample_rate = f64::from(data.sample_rate());
-        let capture_unix_ms = match self.clock {
-            Some(clock) => clock.sender_unix_ms(timestamp_us),
-            None => {
-                let anchor = *self
-                    .anchor_unix_ms
-                    .get_or_insert(now_unix_ms - timestamp_us / 1000.0);
-                anchor + timestamp_us / 1000.0
-            }
+        let chunk = Chunk {
+            timestamp_us: data.timestamp(),
+            frames: data.number_of_frames(),
+            sample_rate: f64::from(data.sample_rate()),
         };
-        self.playout.arrived(capture_unix_ms, now_unix_ms);
-
-        let clock = match counters.seen {
-            true => host
-                .output_stamp(now_unix_ms)
-                .map(|stamp| stamp.clock(self.writer.sample_rate(), counters.frame_offset)),
-            false => None,
-        };
-        let Some(clock) = clock else {
-            // The worklet has not played a quantum yet: start the stream; the plan takes over
-            // from the next chunk.
-            self.write_chunk(0, frames as usize);
+        let Some(plan) = self.core.arrived(chunk, &moment) else {
             return;
         };
-        let output_latency_ms =
-            clock.heard_unix_ms(counters.read) - now_unix_ms + self.writer.delivery_ms();
-        let target_ms =
-            self.playout
-                .target_ms(host.video_latency_p50(), output_latency_ms, now_unix_ms);
-        let heard_unix_ms = clock.heard_unix_ms(self.writer.write_position());
-        let lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
-        let plan = self.corrector.plan(lateness_ms, frames, sample_rate);
-        self.status.target_ms = Some(target_ms);
-        self.status.arrival_ms = self.playout.arrival();
-        self.status.error_ms = Some(lateness_ms);
-
-        if plan.silence > 0 {
-            let silence = vec![0.0; plan.silence as usize * channels];
-            let written = self.writer.write(&silence, &counters);
-            self.status.overruns += u64::from(written.overrun);
+        if self.copy_out(data).is_none() {
+            return;
         }
-        if plan.frames > 0 {
-            let first_heard = clock.heard_unix_ms(self.writer.write_position());
-            let first_captured = capture_unix_ms + f64::from(plan.skip) * 1000.0 / sample_rate;
-            self.status.scheduled(first_captured, first_heard);
-        }
-        self.write_chunk(plan.skip as usize, plan.frames as usize);
-        self.status.jumps = self.corrector.jumps;
+        self.core
+            .render(&plan, &self.interleaved, &mut self.rendered);
+        let written = self
+            .writer
+            .write(self.core.write_position(), &self.rendered, &counters);
+        self.core.wrote(written);
     }
 
-    /// Write the interleaved chunk from frame `skip`, resampled to `frames` frames.
-    fn write_chunk(&mut self, skip: usize, frames: usize) {
-        let channels = self.writer.ring().channels() as usize;
-        let rest = &self.interleaved[(skip * channels).min(self.interleaved.len())..];
-        drift::resample(rest, channels, frames, &mut self.resampled);
-        let counters = self.writer.counters();
-        let written = self.writer.write(&self.resampled, &counters);
-        self.status.overruns += u64::from(written.overrun);
-    }
-
-    /// Copy `data` into `interleaved` with the ring's channel count; the frame count.
-    fn copy_out(&mut self, data: &AudioData) -> Option<u32> {
+    /// Copy `data` into `interleaved` with the ring's channel count.
+    fn copy_out(&mut self, data: &AudioData) -> Option<()> {
         let frames = data.number_of_frames();
         let source_channels = data.number_of_channels().max(1);
         let channels = self.writer.ring().channels();
@@ -339,22 +284,7 @@ impl Player {
                 self.interleaved[frame * channels as usize + channel as usize] = *sample;
             }
         }
-        Some(frames)
-    }
-
-    fn update_status(&mut self, counters: &Counters) {
-        if !counters.seen {
-            return;
-        }
-        let ring = *self.writer.ring();
-        let rate = self.writer.sample_rate();
-        let audio = &mut self.status;
-        audio.underruns = u64::from(counters.underruns);
-        audio.concealment(counters.concealed_frames, counters.concealments, rate);
-        let previous = self.played.replace(counters.played).unwrap_or(0);
-        audio.frames_played += u64::from(counters.played.wrapping_sub(previous));
-        let filled = ring.filled(self.writer.write_position(), counters.read);
-        audio.buffered_ms = Some(f64::from(filled) * 1000.0 / rate);
+        Some(())
     }
 }
 
@@ -383,13 +313,13 @@ impl Decoder {
         let error = {
             let player = player.clone();
             Closure::<dyn FnMut(JsValue)>::new(move |err: JsValue| {
-                player.borrow_mut().status.error =
+                player.borrow_mut().core.status.error =
                     Some(format!("audio decoder: {}", describe(err)));
             })
         };
         let decoder = build(&config, &output, &error)?;
         // A new decoder pairs only what it was given.
-        player.borrow_mut().pairing.clear();
+        player.borrow_mut().core.decoder_rebuilt();
         Ok(Self {
             decoder,
             player,
@@ -404,8 +334,7 @@ impl Decoder {
             return Ok(false);
         }
         self.decoder = build(&self.config, &self.output, &self.error)?;
-        // Whatever was in flight died with the old decoder.
-        self.player.borrow_mut().pairing.clear();
+        self.player.borrow_mut().core.decoder_rebuilt();
         Ok(true)
     }
 
@@ -416,7 +345,7 @@ impl Decoder {
         init.set_timestamp_f64(timestamp_us);
         let chunk = EncodedAudioChunk::new(&init).map_err(describe)?;
         self.decoder.decode(&chunk).map_err(describe)?;
-        self.player.borrow_mut().pairing.submitted(timestamp_us);
+        self.player.borrow_mut().core.submitted(timestamp_us);
         Ok(())
     }
 }

@@ -9,52 +9,15 @@ use std::rc::Rc;
 use js_sys::{Atomics, Float32Array, Int32Array, SharedArrayBuffer};
 use web_sys::MessagePort;
 
-use crate::audio::ring::{Ring, Samples, Written};
+use crate::audio::ring::{Counters, Ring, Samples, Written, header};
 
-/// Header slots, as `audio_worklet.js` lays them out.
-const WRITE: u32 = 0;
-const READ: u32 = 1;
-const UNDERRUNS: usize = 2;
-const OFFSET: usize = 3;
-const PLAYED: usize = 4;
-const CONCEALED: usize = 5;
-const CONCEALMENTS: usize = 6;
-pub const HEADER: u32 = 8;
-
-/// The worklet's counters as last seen.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Counters {
-    pub read: u32,
-    pub underruns: u32,
-    pub frame_offset: u32,
-    pub played: u32,
-    /// Frames the worklet concealed where the ring ran dry after audio had started.
-    pub concealed_frames: u32,
-    /// Concealment events: runs of dry frames, each after audio from the ring.
-    pub concealments: u32,
-    /// Whether the worklet has reported at all (it sets the offset on its first quantum).
-    pub seen: bool,
-}
-
-impl Counters {
-    /// The counters from the header's slots, however they are read.
-    pub fn read(slot: impl Fn(usize) -> i32) -> Self {
-        Self {
-            read: slot(READ as usize) as u32,
-            underruns: slot(UNDERRUNS) as u32,
-            frame_offset: slot(OFFSET) as u32,
-            played: slot(PLAYED) as u32,
-            concealed_frames: slot(CONCEALED) as u32,
-            concealments: slot(CONCEALMENTS) as u32,
-            seen: true,
-        }
-    }
-}
+/// The header's length, in `Int32` slots.
+pub const HEADER: u32 = header::SLOTS as u32;
 
 /// How samples reach the worklet.
 enum Transport {
     Shared {
-        header: Int32Array,
+        slots: Int32Array,
         samples: SharedSamples,
     },
     Message {
@@ -79,12 +42,10 @@ impl Samples for SharedSamples {
     }
 }
 
-/// Appends audio to the ring at its write counter.
+/// Appends audio to the ring at the write counter it is given (the player keeps it).
 pub struct RingWriter {
     transport: Transport,
     ring: Ring,
-    write: u32,
-    sample_rate: f64,
 }
 
 impl RingWriter {
@@ -94,10 +55,10 @@ impl RingWriter {
     }
 
     /// Writing into `buffer` (of [`RingWriter::shared_bytes`]), which the worklet reads.
-    pub fn shared(buffer: &SharedArrayBuffer, ring: Ring, sample_rate: f64) -> Self {
+    pub fn shared(buffer: &SharedArrayBuffer, ring: Ring) -> Self {
         Self {
             transport: Transport::Shared {
-                header: Int32Array::new_with_byte_offset_and_length(buffer, 0, HEADER),
+                slots: Int32Array::new_with_byte_offset_and_length(buffer, 0, HEADER),
                 samples: SharedSamples(Float32Array::new_with_byte_offset_and_length(
                     buffer,
                     HEADER * 4,
@@ -105,8 +66,6 @@ impl RingWriter {
                 )),
             },
             ring,
-            write: 0,
-            sample_rate,
         }
     }
 
@@ -117,7 +76,6 @@ impl RingWriter {
         counters: Rc<Cell<Counters>>,
         delivery_ms: f64,
         ring: Ring,
-        sample_rate: f64,
     ) -> Self {
         Self {
             transport: Transport::Message {
@@ -126,8 +84,6 @@ impl RingWriter {
                 delivery_ms,
             },
             ring,
-            write: 0,
-            sample_rate,
         }
     }
 
@@ -148,25 +104,16 @@ impl RingWriter {
         }
     }
 
-    pub fn sample_rate(&self) -> f64 {
-        self.sample_rate
-    }
-
     pub fn ring(&self) -> &Ring {
         &self.ring
-    }
-
-    /// The ring's write counter.
-    pub fn write_position(&self) -> u32 {
-        self.write
     }
 
     /// The worklet's counters now (shared) or as last reported (message).
     pub fn counters(&self) -> Counters {
         match &self.transport {
-            Transport::Shared { header, .. } => {
+            Transport::Shared { slots, .. } => {
                 let mut counters =
-                    Counters::read(|slot| Atomics::load(header, slot as u32).unwrap_or(0));
+                    Counters::read(|slot| Atomics::load(slots, slot as u32).unwrap_or(0));
                 counters.seen = counters.frame_offset != 0 || counters.read != 0;
                 counters
             }
@@ -174,18 +121,18 @@ impl RingWriter {
         }
     }
 
-    /// Append interleaved frames at the write counter.
-    pub fn write(&mut self, data: &[f32], counters: &Counters) -> Written {
-        let written = match &mut self.transport {
-            Transport::Shared { header, samples } => {
-                let read = Atomics::load(header, READ).unwrap_or(0) as u32;
-                let written = self.ring.write(samples, self.write, read, data);
-                let next = self.write.wrapping_add(written.frames);
-                let _ = Atomics::store(header, WRITE, next as i32);
+    /// Append interleaved frames at write counter `write`.
+    pub fn write(&mut self, write: u32, data: &[f32], counters: &Counters) -> Written {
+        match &mut self.transport {
+            Transport::Shared { slots, samples } => {
+                let read = Atomics::load(slots, header::READ as u32).unwrap_or(0) as u32;
+                let written = self.ring.write(samples, write, read, data);
+                let next = write.wrapping_add(written.frames);
+                let _ = Atomics::store(slots, header::WRITE as u32, next as i32);
                 written
             }
             Transport::Message { port, .. } => {
-                let free = self.ring.free(self.write, counters.read);
+                let free = self.ring.free(write, counters.read);
                 let channels = self.ring.channels() as usize;
                 let offered = (data.len() / channels) as u32;
                 let frames = offered.min(free);
@@ -196,8 +143,6 @@ impl RingWriter {
                     overrun: offered - frames,
                 }
             }
-        };
-        self.write = self.write.wrapping_add(written.frames);
-        written
+        }
     }
 }

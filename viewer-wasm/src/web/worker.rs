@@ -56,8 +56,14 @@ pub fn audio_worker_main(start: &str, buffer: SharedArrayBuffer) -> Result<(), J
     onmessage.forget();
 
     let ring = audio_output::ring(start.sample_rate, start.channels.max(1));
-    let writer = RingWriter::shared(&buffer, ring, f64::from(start.sample_rate));
-    let player = Rc::new(RefCell::new(Player::new(writer, start.clock, "worker")));
+    let writer = RingWriter::shared(&buffer, ring);
+    let sample_rate = f64::from(start.sample_rate);
+    let player = Rc::new(RefCell::new(Player::new(
+        writer,
+        sample_rate,
+        start.clock,
+        "worker",
+    )));
     wasm_bindgen_futures::spawn_local(run(start, host, player));
     Ok(())
 }
@@ -66,10 +72,10 @@ pub fn audio_worker_main(start: &str, buffer: SharedArrayBuffer) -> Result<(), J
 async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player>>) {
     let on = |link| match link {
         Link::Dialling => {}
-        Link::Connected => player.borrow_mut().status.error = None,
+        Link::Connected => player.borrow_mut().core.status.error = None,
         Link::Lost(why) => {
             let mut player = player.borrow_mut();
-            player.status.error = Some(format!("audio: {why}"));
+            player.core.status.error = Some(format!("audio: {why}"));
             player.report(&*host, host.now_unix_ms());
         }
     };
@@ -108,7 +114,7 @@ async fn replay(
 ) -> Infallible {
     loop {
         if let Err(why) = play(&origin, &path, &start, &host, &player).await {
-            player.borrow_mut().status.error = Some(why);
+            player.borrow_mut().core.status.error = Some(why);
         }
         super::timer::sleep(broadcast::REPLAY_DELAY).await;
     }
