@@ -300,7 +300,7 @@ pub fn failure_line(stderr: &str) -> String {
 }
 
 /// Whether ffmpeg failed opening its input (`target`, the argument of `-i`), as opposed to the
-/// filters or the encoder: ffmpeg 6+ says "Error opening input", 5.1 "TARGET: <reason>".
+/// filters or the encoder: ffmpeg 6+ says "Error opening input", 5.1 `"TARGET: <reason>"`.
 pub fn failed_at_input(stderr: &str, target: &str) -> bool {
     stderr.lines().any(|line| {
         line.contains("Error opening input") || line.starts_with(&format!("{target}: "))

@@ -3,7 +3,7 @@
 //!
 //! Browsers pin such a certificate by hash (WebTransport `serverCertificateHashes`) only when it
 //! is ECDSA and valid for at most 14 days, so a relay left running renews it before it expires:
-//! [`renew_at`] says when. The key pair is kept across renewals, so a browser told to trust the
+//! [`Issued::renew_at`] says when. The key pair is kept across renewals, so a browser told to trust the
 //! relay's key (or a user who accepted it) keeps trusting it; only the certificate changes.
 //!
 //! The files live in a state directory: `cert.pem`, `key.pem` (owner-only) and `cert.toml`, the
