@@ -96,10 +96,6 @@ impl Player {
         self.write
     }
 
-    pub fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
     /// A packet with this timestamp went into the decoder.
     pub fn submitted(&mut self, timestamp_us: f64) {
         self.status.packets_received += 1;

@@ -10,7 +10,7 @@
 use super::conceal::Concealer;
 
 /// The ring's header: the counters the worklet and the writer share, as `Int32` slots (the
-/// counters wrap). `audio_worklet.js` names the same slots; a test checks that it does.
+/// counters wrap). `audio_worklet.js` names the same slots.
 pub mod header {
     pub const WRITE: usize = 0;
     pub const READ: usize = 1;
