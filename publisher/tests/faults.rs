@@ -12,7 +12,30 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use support::{first_catalog, open, start_relay};
+use support::{first_catalog, first_catalog_group, open, start_relay};
+
+/// An `ffmpeg` that starts the audio 1.5 s late the first time, as on a busy machine: the
+/// publisher's first catalog then lists the video alone (a CI run failed on that catalog, read
+/// from the cache, taken for one published after a fault). Every later start is immediate.
+fn late_audio_ffmpeg(name: &str) -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("faults-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let script = dir.join("ffmpeg");
+    let started = dir.join("audio-started");
+    let _ = std::fs::remove_file(&started);
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n\
+             case \"$*\" in *anullsrc*) [ -e '{0}' ] || {{ touch '{0}'; sleep 1.5; }};; esac\n\
+             exec ffmpeg \"$@\"\n",
+            started.display()
+        ),
+    )?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    Ok(script)
+}
 
 /// The publisher binary, running, with its pid (killed when dropped).
 struct Publisher(Child);
@@ -23,15 +46,13 @@ impl Publisher {
         let mut args = vec![
             "--name", name, "--url", url, "--source", "test", "--size", "640x360",
         ];
-        if !audio {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_publisher"));
+        if audio {
+            command.env("FFMPEG", late_audio_ffmpeg(name)?);
+        } else {
             args.push("--no-audio");
         }
-        Ok(Self(
-            Command::new(env!("CARGO_BIN_EXE_publisher"))
-                .args(&args)
-                .stdin(Stdio::null())
-                .spawn()?,
-        ))
+        Ok(Self(command.args(&args).stdin(Stdio::null()).spawn()?))
     }
 
     /// Its ffmpeg children: (pid, command line), the video one first.
@@ -116,14 +137,19 @@ async fn record_arrivals(
     Ok((arrivals, task))
 }
 
-/// Record every catalog published on `broadcast` from now on, none skipped.
+/// Record every catalog published on `broadcast` in group `from_group` and after, none skipped.
 async fn record_catalogs(
     broadcast: &moq_net::broadcast::Consumer,
+    from_group: u64,
 ) -> anyhow::Result<(
     Arc<Mutex<Vec<hang::Catalog>>>,
     tokio::task::JoinHandle<anyhow::Result<()>>,
 )> {
-    let every = moq_net::track::Subscription::default().with_max_age(Duration::from_secs(30));
+    // Every group from `from_group` on, however late it is read; none from before it (the
+    // publisher's start may have published a catalog before its audio, still cached).
+    let every = moq_net::track::Subscription::default()
+        .with_max_age(Duration::from_secs(30))
+        .with_start(moq_net::track::Position::group(from_group));
     let mut track = broadcast
         .track(hang::Catalog::DEFAULT_NAME)?
         .subscribe(every)
@@ -174,6 +200,8 @@ async fn resumed_after(
 struct Watch {
     arrivals: Arrivals,
     catalog: hang::Catalog,
+    /// The catalog track's group that carried `catalog`.
+    catalog_group: u64,
     _task: tokio::task::JoinHandle<anyhow::Result<()>>,
     broadcast: moq_net::broadcast::Consumer,
     _connection: Box<dyn std::any::Any + Send>,
@@ -183,7 +211,7 @@ impl Watch {
     /// `open`'s connection borrows its arguments: they live as long as the test.
     async fn start(url: &'static str, name: &'static str, audio: bool) -> anyhow::Result<Self> {
         let (connection, broadcast) = open(url, name).await?;
-        let catalog = first_catalog(&broadcast, |c| {
+        let (catalog_group, catalog) = first_catalog_group(&broadcast, |c| {
             !c.video.renditions.is_empty() && (!audio || !c.audio.renditions.is_empty())
         })
         .await?;
@@ -192,6 +220,7 @@ impl Watch {
         Ok(Self {
             arrivals,
             catalog,
+            catalog_group,
             _task: task,
             broadcast,
             _connection: Box::new(connection),
@@ -337,7 +366,7 @@ async fn killing_the_audio_ffmpeg_five_times_pauses_the_sound_in_its_track_and_n
     let budget = moq_net::track::Subscription::default().with_max_age(Duration::from_millis(200));
     let (sound, _sound_task) =
         record_arrivals(&watch.broadcast, &audio_track, Some(budget)).await?;
-    let (catalogs, _catalog_task) = record_catalogs(&watch.broadcast).await?;
+    let (catalogs, _catalog_task) = record_catalogs(&watch.broadcast, watch.catalog_group).await?;
     let start = Instant::now();
     let mut pauses = Vec::new();
     for _ in 0..5 {

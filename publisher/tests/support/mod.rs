@@ -8,8 +8,8 @@ mod xvfb;
 use std::process::{Child, Command, Stdio};
 
 pub use subscriber::{
-    catalog_where, connect, first_catalog, open, receive, receive_audio, receive_av,
-    receive_renditions, unix_micros,
+    catalog_where, connect, first_catalog, first_catalog_group, open, receive, receive_audio,
+    receive_av, receive_renditions, unix_micros,
 };
 pub use xvfb::Xvfb;
 

@@ -152,6 +152,15 @@ pub async fn first_catalog(
     broadcast: &moq_net::broadcast::Consumer,
     accept: impl Fn(&hang::Catalog) -> bool,
 ) -> anyhow::Result<hang::Catalog> {
+    Ok(first_catalog_group(broadcast, accept).await?.1)
+}
+
+/// The first catalog on `broadcast` that `accept` takes, within 20 s, with the sequence of the
+/// catalog track's group that carried it.
+pub async fn first_catalog_group(
+    broadcast: &moq_net::broadcast::Consumer,
+    accept: impl Fn(&hang::Catalog) -> bool,
+) -> anyhow::Result<(u64, hang::Catalog)> {
     let mut track = broadcast
         .track(hang::Catalog::DEFAULT_NAME)?
         .subscribe(None)
@@ -165,7 +174,7 @@ pub async fn first_catalog(
             let frame = group.read_frame().await?.context("empty catalog group")?;
             let catalog = hang::Catalog::from_slice(&frame.payload)?;
             if accept(&catalog) {
-                return anyhow::Ok(catalog);
+                return anyhow::Ok((group.sequence, catalog));
             }
         }
     })
