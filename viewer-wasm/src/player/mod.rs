@@ -2,7 +2,8 @@
 //! to play and when to switch ([`ladder`]), whether a catalog update restarts playback
 //! ([`catalog_update`]), which received frame goes to the decoder and when
 //! ([`decode`]), which decoded frame is painted and which is closed ([`paint`]) — and the
-//! telemetry those decisions feed. The glue feeds it events with the
+//! telemetry those decisions feed; and the session's decisions around it: when a broadcast is
+//! opened, what of its catalog plays, and when it is played again ([`session`]). The glue feeds it events with the
 //! time they happened (a frame read, the decoder taking a chunk, a decoded frame, an animation
 //! frame, a decoder failure) and carries out the [`Action`]s it returns, in order.
 //!
@@ -13,6 +14,7 @@ pub mod catalog_update;
 pub mod decode;
 pub mod ladder;
 pub mod paint;
+pub mod session;
 #[cfg(test)]
 mod sim;
 

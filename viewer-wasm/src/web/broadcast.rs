@@ -1,15 +1,19 @@
-//! Follows one broadcast on a connected session: waits for its announcement, plays it while
-//! it is announced (catalog → renditions → video and audio tracks → decoders), stops when it
-//! is unannounced and starts again when it returns, or when it is announced again by a newer
-//! publisher (the newest publisher of a name is the one watched). A broadcast may have video, audio or both;
-//! audio that cannot play never stops the video.
+//! Follows one broadcast on a connected session for the page: the [`Session`] core decides
+//! (when to open the broadcast, what of each catalog plays, when a catalog update restarts
+//! playback, when to play again); this carries the announcements, the catalog track, the
+//! browser's codec probes and the tracks' endings in, and opens, probes, plays and reports as
+//! the core's actions say. A broadcast may have video, audio or both; audio that cannot play
+//! never stops the video.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::future::{Future, poll_fn};
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use futures::future::{Either, LocalBoxFuture, pending, select};
+use futures::future::LocalBoxFuture;
 use moq_net::{Path, Pattern, Patterns, broadcast, origin, track};
 
 use super::audio_track;
@@ -18,11 +22,9 @@ use super::decoder::{self, Decoder};
 use super::shared::Shared;
 use super::video_track;
 use crate::audio::status::AudioState;
-use crate::catalog::{self, AudioRendition, Catalog, Rendition};
-use crate::player::catalog_update;
-use crate::selection::{self, Acceleration};
-use crate::state::Event;
-use crate::telemetry::Playing;
+use crate::catalog::{self, AudioRendition, Catalog};
+use crate::player::session::{Action, CatalogRead, Plan, Playable, Session, VideoLadder};
+use crate::selection;
 
 /// Subscriber priorities, as hang orders them: the catalog preempts the media.
 const CATALOG_PRIORITY: u8 = 100;
@@ -31,225 +33,269 @@ const AUDIO_PRIORITY: u8 = 80;
 /// How long an audio group may trail the newest one and still be delivered.
 const AUDIO_MAX_AGE: Duration = Duration::from_millis(200);
 
-/// Pause before playing an announced broadcast again after its playback stopped by itself.
-pub const REPLAY_DELAY: Duration = Duration::from_secs(1);
-
-/// Follow the broadcast `name` until the session's origin closes.
+/// Follow the broadcast `name` until the session's origin closes: the [`Session`] core
+/// decides, this carries its events in and its actions out.
 pub async fn follow(
     shared: Rc<Shared>,
     origin: origin::Consumer,
     name: String,
 ) -> Result<Infallible, String> {
-    let gone = || {
-        shared.stop_video();
-        shared.on(Event::Gone);
+    let mut announcements = Announcements::new(&origin, name)?;
+    let mut session = Session::default();
+    let mut glue = Glue {
+        shared: shared.clone(),
+        origin: announcements.origin.clone(),
+        path: announcements.path.clone(),
+        opened: None,
+        catalogs: None,
+        opening: None,
+        probe: None,
+        video: None,
+        audio: None,
+        wake: None,
     };
-    let play = |origin, path| {
-        // A replaced playback's picture stops before the newer one starts.
-        shared.stop_video();
-        Box::pin(replay(shared.clone(), origin, path)) as LocalBoxFuture<_>
-    };
-    follow_announced(origin, name, gone, play).await
+    loop {
+        let input = {
+            let mut announcement = pin!(announcements.next());
+            let mut catalog = glue
+                .catalogs
+                .as_mut()
+                .map(|catalogs| Box::pin(catalogs.next()));
+            poll_fn(|cx| {
+                if let Poll::Ready(active) = announcement.as_mut().poll(cx) {
+                    return Poll::Ready(Input::Announcement(active));
+                }
+                if let Some(read) = catalog.as_mut()
+                    && let Poll::Ready(read) = read.as_mut().poll(cx)
+                {
+                    return Poll::Ready(Input::Catalog(catalog_read(read)));
+                }
+                if let Poll::Ready(opened) = poll_slot(&mut glue.opening, cx) {
+                    return Poll::Ready(Input::Opened(opened.map(Box::new)));
+                }
+                if let Poll::Ready(playable) = poll_slot(&mut glue.probe, cx) {
+                    return Poll::Ready(Input::Probed(playable));
+                }
+                if let Poll::Ready(()) = poll_slot(&mut glue.video, cx) {
+                    return Poll::Ready(Input::VideoEnded);
+                }
+                if let Poll::Ready(()) = poll_slot(&mut glue.audio, cx) {
+                    return Poll::Ready(Input::AudioEnded);
+                }
+                if let Poll::Ready(()) = poll_slot(&mut glue.wake, cx) {
+                    return Poll::Ready(Input::Wake);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        let now_ms = shared.now_ms();
+        let actions = match input {
+            Input::Announcement(None) => return Err("the session's origin closed".into()),
+            Input::Announcement(Some(true)) => session.announced(),
+            Input::Announcement(Some(false)) => session.unannounced(),
+            Input::Opened(Ok(opened)) => {
+                let (broadcast, catalogs) = *opened;
+                glue.opened = Some(broadcast);
+                glue.catalogs = Some(catalogs);
+                Vec::new()
+            }
+            Input::Opened(Err(why)) => session.ended(Err(why), now_ms),
+            Input::Catalog(read) => session.catalog(read, now_ms),
+            Input::Probed(playable) => session.probed(playable),
+            Input::VideoEnded => session.video_ended(now_ms),
+            Input::AudioEnded => session.audio_ended(now_ms),
+            Input::Wake => session.tick(now_ms),
+        };
+        let mut queue = VecDeque::from(actions);
+        while let Some(action) = queue.pop_front() {
+            if let Err(why) = glue.act(action, now_ms) {
+                queue.extend(session.ended(Err(why), shared.now_ms()));
+            }
+        }
+    }
 }
 
-/// Run `play` for the broadcast `name` while it is announced on `origin` (dropping it when it
-/// goes away, and calling `gone`; starting it afresh when it is announced again), until the
-/// origin closes.
-pub async fn follow_announced(
+/// What happened, for the session core.
+enum Input {
+    /// The broadcast announced (`true`) or unannounced; `None`: the origin closed.
+    Announcement(Option<bool>),
+    Opened(Result<Box<(broadcast::Consumer, CatalogTrack)>, String>),
+    Catalog(CatalogRead),
+    Probed(Playable),
+    VideoEnded,
+    AudioEnded,
+    Wake,
+}
+
+fn catalog_read(
+    read: Result<Option<Result<Catalog, catalog::CatalogError>>, moq_net::Error>,
+) -> CatalogRead {
+    match read {
+        Ok(Some(Ok(catalog))) => CatalogRead::Catalog(catalog),
+        Ok(Some(Err(err))) => CatalogRead::Unreadable(err.to_string()),
+        Ok(None) => CatalogRead::Ended(Ok(())),
+        Err(err) => CatalogRead::Ended(Err(err.to_string())),
+    }
+}
+
+/// What the page has opened for the broadcast, and carries the core's actions out on.
+struct Glue {
+    shared: Rc<Shared>,
     origin: origin::Consumer,
-    name: String,
-    mut gone: impl FnMut(),
-    mut play: impl FnMut(origin::Consumer, Path<'static>) -> LocalBoxFuture<'static, Infallible>,
-) -> Result<Infallible, String> {
-    let path = Path::from(name);
-    let pattern = Pattern::literal(path.as_str())
-        .map_err(|err| format!("bad broadcast name {path}: {err}"))?;
-    let origin = origin
-        .scope("", &Patterns::from(pattern))
-        .map_err(|err| format!("cannot watch {path}: {err}"))?;
-    let mut announced = origin.announced();
-    let mut playing: Option<LocalBoxFuture<'static, Infallible>> = None;
-    loop {
-        let update = match playing.as_mut() {
-            None => announced.next().await,
-            Some(playback) => match select(pin!(announced.next()), playback).await {
-                Either::Left((update, _)) => update,
-                Either::Right((never, _)) => match never {},
-            },
-        };
-        let Some(update) = update else {
-            return Err("the session's origin closed".into());
-        };
-        if !path.has_prefix(&update.prefix) {
-            continue;
+    path: Path<'static>,
+    opened: Option<broadcast::Consumer>,
+    catalogs: Option<CatalogTrack>,
+    opening: Slot<Result<(broadcast::Consumer, CatalogTrack), String>>,
+    probe: Slot<Playable>,
+    video: Slot<()>,
+    audio: Slot<()>,
+    wake: Slot<()>,
+}
+
+impl Glue {
+    /// Carry out `action` at `now_ms`; `Err` when playing could not start (and why).
+    fn act(&mut self, action: Action, now_ms: f64) -> Result<(), String> {
+        match action {
+            Action::Close => {
+                self.stop_media();
+                (self.opened, self.catalogs, self.opening, self.wake) = (None, None, None, None);
+                self.shared.stop_video();
+            }
+            Action::Open => {
+                let (origin, path) = (self.origin.clone(), self.path.clone());
+                self.opening = Some(Box::pin(async move { open(&origin, &path).await }));
+            }
+            Action::Probe(catalog) => {
+                let shared = self.shared.clone();
+                self.probe = Some(Box::pin(async move { probe(&shared, &catalog).await }));
+            }
+            Action::StopMedia => self.stop_media(),
+            Action::Play(plan) => self.play(*plan, now_ms)?,
+            Action::Report(event) => self.shared.on(event),
+            Action::WakeAt(at_ms) => {
+                let wait = Duration::from_secs_f64((at_ms - now_ms).max(0.0) / 1000.0);
+                self.wake = Some(Box::pin(super::timer::sleep(wait)));
+            }
         }
-        if !update.kind.is_active() {
-            playing = None;
-            gone();
-        } else {
-            // Announced again while playing: a newer publisher of the name (a second one, or
-            // the same one reconnected). The relay serves new requests from the newest one but
-            // leaves open subscriptions on the old, so play the name afresh.
-            drop(playing.take());
-            playing = Some(play(origin.clone(), path.to_owned()));
+        Ok(())
+    }
+
+    fn stop_media(&mut self) {
+        (self.probe, self.video, self.audio) = (None, None, None);
+    }
+
+    /// Start the decoders and the tracks `plan` chose.
+    fn play(&mut self, plan: Plan, now_ms: f64) -> Result<(), String> {
+        let broadcast = self.opened.clone().ok_or("the broadcast is not open")?;
+        let shared = &self.shared;
+        if let Some(ladder) = &plan.video {
+            let configs = ladder
+                .rungs
+                .iter()
+                .map(|(_, rendition, acceleration)| decoder::config(rendition, *acceleration))
+                .collect();
+            let decoder = Decoder::new(shared, configs, ladder.start)?;
+            shared.set_captured_width(ladder.rungs[0].1.coded_width);
+            let renditions = plan.video_renditions();
+            let names: Vec<String> = renditions.iter().map(|(name, _)| name.clone()).collect();
+            let costs = renditions.iter().map(|(_, r)| r.decode_cost()).collect();
+            let (shared, broadcast, start) = (shared.clone(), broadcast.clone(), ladder.start);
+            self.video = Some(Box::pin(async move {
+                video_track::play(&shared, &broadcast, &names, costs, start, decoder).await;
+            }));
         }
+        if let Some((name, rendition)) = plan.audio.clone() {
+            shared.telemetry().audio.start(
+                &rendition.codec,
+                rendition.sample_rate,
+                rendition.number_of_channels,
+            );
+            let (shared, clock) = (shared.clone(), plan.catalog.clock);
+            self.audio = Some(Box::pin(async move {
+                match audio_track::play(&shared, &broadcast, &name, &rendition, clock).await {
+                    Ok(()) => shared.telemetry().audio.stop(),
+                    Err(why) => audio_track::failed(&shared, why),
+                }
+            }));
+        }
+        self.shared.telemetry().playing(plan.playing(), now_ms);
+        Ok(())
     }
 }
 
-/// Play the broadcast over and over while it stays announced (the future is dropped when it
-/// goes away): playback can end on its own when the publisher restarts or a track fails.
-async fn replay(shared: Rc<Shared>, origin: origin::Consumer, path: Path<'static>) -> Infallible {
-    loop {
-        match play(&shared, &origin, &path).await {
-            Ok(()) => shared.on(Event::Gone),
-            Err(message) => shared.on(Event::Failed(message)),
-        }
-        shared.stop_video();
-        super::timer::sleep(REPLAY_DELAY).await;
-    }
-}
-
-/// Play the broadcast until its tracks end (`Ok`) or something fails.
-async fn play(
-    shared: &Rc<Shared>,
+/// Request the broadcast and subscribe to its catalog.
+async fn open(
     origin: &origin::Consumer,
     path: &Path<'_>,
-) -> Result<(), String> {
+) -> Result<(broadcast::Consumer, CatalogTrack), String> {
     let broadcast = origin
         .request_broadcast(path)
         .await
         .map_err(|err| format!("cannot open broadcast {path}: {err}"))?;
     let subscription = track::Subscription::default().with_priority(CATALOG_PRIORITY);
     let catalog_track = subscribe(&broadcast, catalog::TRACK, subscription).await?;
-    let mut catalogs = CatalogTrack::new(catalog_track);
-    let mut next = catalogs.next().await;
-    'catalog: loop {
-        let catalog = match next.map_err(|err| format!("catalog track failed: {err}"))? {
-            None => return Ok(()),
-            Some(Ok(catalog)) => catalog,
-            Some(Err(err)) => {
-                shared.on(Event::Failed(err.to_string()));
-                next = catalogs.next().await;
-                continue;
-            }
-        };
-        let video = choose(&catalog).await;
-        let audio = choose_audio(shared, &catalog).await;
-        let mut video_error = None;
-        let video = match (video, &audio) {
-            (Ok(Some(video)), _) => Some(video),
-            (Ok(None), Some(_)) => None,
-            // Sound without its picture: play it, and say why there is no picture.
-            (Err(message), Some(_)) => {
-                video_error = Some(message);
-                None
-            }
-            (Ok(None), None) => {
-                let why = shared.telemetry().audio.error.clone();
-                shared.on(Event::Failed(match why {
-                    Some(why) => format!("the broadcast has no video, and its audio: {why}"),
-                    None => "the broadcast has no video or audio".into(),
-                }));
-                next = catalogs.next().await;
-                continue;
-            }
-            (Err(message), None) => {
-                shared.on(Event::Failed(message));
-                next = catalogs.next().await;
-                continue;
-            }
-        };
+    Ok((broadcast, CatalogTrack::new(catalog_track)))
+}
 
-        let mut video_decoder = None;
-        if let Some(ladder) = &video {
-            let configs = ladder
-                .rungs
-                .iter()
-                .map(|(_, rendition, acceleration)| decoder::config(rendition, *acceleration))
-                .collect();
-            video_decoder = Some(Decoder::new(shared, configs, ladder.start)?);
-            shared.set_captured_width(ladder.rungs[0].1.coded_width);
-        }
-        if let Some((_, rendition)) = &audio {
-            shared.telemetry().audio.start(
-                &rendition.codec,
-                rendition.sample_rate,
-                rendition.number_of_channels,
-            );
-        }
-        let starting = video.as_ref().map(VideoLadder::starting);
-        let playing = Playing {
-            codec: starting.map(|(_, rendition, _)| rendition.codec.as_str()),
-            video_error: video_error.as_deref(),
-            size: starting
-                .and_then(|(_, rendition, _)| rendition.coded_width.zip(rendition.coded_height)),
-            acceleration: starting.map_or(Acceleration::NoPreference, |(_, _, acceleration)| {
-                *acceleration
-            }),
-            clock: catalog.clock,
-        };
-        shared.telemetry().playing(playing, shared.now_ms());
+/// What this browser can play of `catalog`.
+async fn probe(shared: &Shared, catalog: &Catalog) -> Playable {
+    let video = choose(catalog).await;
+    let audio = choose_audio(shared, catalog).await;
+    let audio_refused = match audio {
+        Some(_) => None,
+        None => shared.telemetry().audio.error.clone(),
+    };
+    Playable {
+        video,
+        audio,
+        audio_refused,
+    }
+}
 
-        let playing_video: Vec<(String, Rendition)> = video
-            .iter()
-            .flat_map(|ladder| &ladder.rungs)
-            .map(|(name, rendition, _)| (name.clone(), rendition.clone()))
-            .collect();
-        let video_ends = async {
-            match (video_decoder.take(), &video) {
-                (Some(decoder), Some(ladder)) => {
-                    let names: Vec<String> =
-                        playing_video.iter().map(|(name, _)| name.clone()).collect();
-                    let costs = playing_video
-                        .iter()
-                        .map(|(_, rendition)| rendition.decode_cost())
-                        .collect();
-                    video_track::play(shared, &broadcast, &names, costs, ladder.start, decoder)
-                        .await;
-                    Ok(())
-                }
-                _ => pending().await,
-            }
-        };
-        let audio_ends = async {
-            if let Some((name, rendition)) = &audio {
-                match audio_track::play(shared, &broadcast, name, rendition, catalog.clock).await {
-                    Ok(()) => shared.telemetry().audio.stop(),
-                    Err(why) => audio_track::failed(shared, why),
-                }
-                if video.is_none() {
-                    return Ok(());
-                }
-            }
-            pending().await
-        };
-        let (video_ends, audio_ends) = (pin!(video_ends), pin!(audio_ends));
-        let mut playback = pin!(select(video_ends, audio_ends));
+/// A future the glue waits on beside the others, if it is running.
+pub type Slot<T> = Option<LocalBoxFuture<'static, T>>;
+
+/// Poll `slot`'s future, emptying the slot once it is done.
+pub fn poll_slot<T>(slot: &mut Slot<T>, cx: &mut Context<'_>) -> Poll<T> {
+    let Some(future) = slot.as_mut() else {
+        return Poll::Pending;
+    };
+    let done = ready!(future.as_mut().poll(cx));
+    *slot = None;
+    Poll::Ready(done)
+}
+
+/// The announcements of one broadcast name on a session's origin.
+pub struct Announcements {
+    pub origin: origin::Consumer,
+    pub path: Path<'static>,
+    announced: moq_net::announce::Consumer,
+}
+
+impl Announcements {
+    pub fn new(origin: &origin::Consumer, name: String) -> Result<Self, String> {
+        let path = Path::from(name);
+        let pattern = Pattern::literal(path.as_str())
+            .map_err(|err| format!("bad broadcast name {path}: {err}"))?;
+        let origin = origin
+            .scope("", &Patterns::from(pattern))
+            .map_err(|err| format!("cannot watch {path}: {err}"))?;
+        let announced = origin.announced();
+        Ok(Self {
+            origin,
+            path: path.to_owned(),
+            announced,
+        })
+    }
+
+    /// Whether the broadcast was next announced (`true`: by a publisher, maybe a newer one of
+    /// the same name) or unannounced; `None` once the origin closes.
+    pub async fn next(&mut self) -> Option<bool> {
         loop {
-            match select(playback.as_mut(), pin!(catalogs.next())).await {
-                Either::Left((ended, _)) => return ended.factor_first().0,
-                Either::Right((update, _)) => {
-                    let keep_playing = match &update {
-                        Ok(Some(Ok(update))) => {
-                            let playing = catalog_update::Playing {
-                                catalog: &catalog,
-                                video: &playing_video,
-                                audio: audio
-                                    .as_ref()
-                                    .map(|(name, rendition)| (name.as_str(), rendition)),
-                            };
-                            !catalog_update::restarts(playing, update)
-                        }
-                        // An unreadable update: the media itself still plays.
-                        Ok(Some(Err(_))) => true,
-                        // The catalog track ended or failed, and so has the broadcast.
-                        Ok(None) | Err(_) => false,
-                    };
-                    if !keep_playing {
-                        next = update;
-                        continue 'catalog;
-                    }
-                }
+            let update = self.announced.next().await?;
+            if self.path.has_prefix(&update.prefix) {
+                return Some(update.kind.is_active());
             }
         }
     }
@@ -278,19 +324,6 @@ async fn choose(catalog: &Catalog) -> Result<Option<VideoLadder>, String> {
         })
         .collect();
     Ok(Some(VideoLadder { rungs, start }))
-}
-
-/// The video renditions playback may switch between, and where it starts.
-struct VideoLadder {
-    /// Track name, rendition and decoder acceleration, ranked best first.
-    rungs: Vec<(String, Rendition, Acceleration)>,
-    start: usize,
-}
-
-impl VideoLadder {
-    fn starting(&self) -> &(String, Rendition, Acceleration) {
-        &self.rungs[self.start]
-    }
 }
 
 /// Pick the audio rendition to play, if the broadcast has one this browser can play; the

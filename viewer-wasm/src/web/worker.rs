@@ -7,9 +7,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
 
-use futures::future::LocalBoxFuture;
 use js_sys::{Object, Reflect, SharedArrayBuffer};
 use moq_net::{Path, origin};
 use wasm_bindgen::prelude::*;
@@ -17,11 +20,13 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, Performance};
 
 use super::audio_output;
 use super::audio_track::{self, Decoder, Host, Player};
-use super::broadcast;
+use super::broadcast::{self, Slot, poll_slot};
 use super::connection::{self, Link};
 use super::ring_writer::RingWriter;
 use crate::audio::status::AudioReport;
 use crate::audio::worker_link::{OutputStamp, Tick, WorkerStart};
+use crate::player::session::{Action, Session};
+use crate::state::Event;
 
 /// Start playing as `start` (a [`WorkerStart`] as JSON) says. Runs in the audio
 /// worker only; returns once playback is under way. `buffer` is the ring's memory, shared
@@ -79,19 +84,9 @@ async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player
             player.report(&*host, host.now_unix_ms());
         }
     };
-    let follow = |announcements: origin::Consumer| {
-        let name = start.broadcast.clone();
+    let follow = |origin: origin::Consumer| {
         let (start, host, player) = (start.clone(), host.clone(), player.clone());
-        let play = move |origin, path| {
-            Box::pin(replay(
-                origin,
-                path,
-                start.clone(),
-                host.clone(),
-                player.clone(),
-            )) as LocalBoxFuture<'static, Infallible>
-        };
-        broadcast::follow_announced(announcements, name, || {}, play)
+        async move { follow(origin, start, host, player).await }
     };
     let performance = host.performance.clone();
     connection::run(
@@ -104,20 +99,75 @@ async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player
     .await;
 }
 
-/// Play the track over and over while the broadcast stays announced.
-async fn replay(
+/// Play the track while the broadcast is announced, as the [`Session`] core says: the same
+/// decisions as the page's, with [`Action::Open`] opening and playing the one track the page
+/// chose (the worker reads no catalog).
+async fn follow(
     origin: origin::Consumer,
-    path: Path<'static>,
     start: WorkerStart,
     host: Rc<WorkerHost>,
     player: Rc<RefCell<Player>>,
-) -> Infallible {
+) -> Result<Infallible, String> {
+    let mut announcements = broadcast::Announcements::new(&origin, start.broadcast.clone())?;
+    let mut session = Session::default();
+    let mut playing: Slot<Result<(), String>> = None;
+    let mut wake: Slot<()> = None;
     loop {
-        if let Err(why) = play(&origin, &path, &start, &host, &player).await {
-            player.borrow_mut().core.status.error = Some(why);
+        let input = {
+            let mut announcement = pin!(announcements.next());
+            poll_fn(|cx| {
+                if let Poll::Ready(active) = announcement.as_mut().poll(cx) {
+                    return Poll::Ready(Input::Announcement(active));
+                }
+                if let Poll::Ready(result) = poll_slot(&mut playing, cx) {
+                    return Poll::Ready(Input::Ended(result));
+                }
+                if let Poll::Ready(()) = poll_slot(&mut wake, cx) {
+                    return Poll::Ready(Input::Wake);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        let now_ms = host.performance.now();
+        let actions = match input {
+            Input::Announcement(None) => return Err("the session's origin closed".into()),
+            Input::Announcement(Some(true)) => session.announced(),
+            Input::Announcement(Some(false)) => session.unannounced(),
+            Input::Ended(result) => session.ended(result, now_ms),
+            Input::Wake => session.tick(now_ms),
+        };
+        for action in actions {
+            match action {
+                Action::Close => (playing, wake) = (None, None),
+                Action::Open => {
+                    let (origin, path) = (announcements.origin.clone(), announcements.path.clone());
+                    let (start, host, player) = (start.clone(), host.clone(), player.clone());
+                    playing = Some(Box::pin(async move {
+                        play(&origin, &path, &start, &host, &player).await
+                    }));
+                }
+                Action::Report(Event::Failed(why)) => {
+                    player.borrow_mut().core.status.error = Some(why)
+                }
+                Action::WakeAt(at_ms) => {
+                    let wait = Duration::from_secs_f64((at_ms - now_ms).max(0.0) / 1000.0);
+                    wake = Some(Box::pin(super::timer::sleep(wait)));
+                }
+                // Never asked of a session that is given no catalog; the page shows the rest.
+                Action::Probe(_) | Action::StopMedia | Action::Play(_) | Action::Report(_) => {}
+            }
         }
-        super::timer::sleep(broadcast::REPLAY_DELAY).await;
     }
+}
+
+/// What happened, for the session core.
+enum Input {
+    /// The broadcast announced (`true`) or unannounced; `None`: the origin closed.
+    Announcement(Option<bool>),
+    /// The track stopped playing.
+    Ended(Result<(), String>),
+    Wake,
 }
 
 /// Play the track until it ends.
