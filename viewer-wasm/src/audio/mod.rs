@@ -16,3 +16,18 @@ pub mod schedule;
 mod sim;
 pub mod status;
 pub mod worker_link;
+
+/// The value of the constant `name` as `web/audio_worklet.js` defines it (`name = value`): the
+/// worklet is plain JS, and the tests check its constants against the Rust ones they mirror.
+#[cfg(test)]
+fn worklet_constant(name: &str) -> f64 {
+    let worklet = include_str!("../web/audio_worklet.js");
+    let pattern = format!(" {name} = ");
+    let at = worklet
+        .find(&pattern)
+        .unwrap_or_else(|| panic!("audio_worklet.js defines no {name}"))
+        + pattern.len();
+    let value = &worklet[at..];
+    let end = value.find([',', ';']).expect("a terminated constant");
+    value[..end].trim().parse().expect("a number")
+}

@@ -10,7 +10,7 @@
 use super::conceal::Concealer;
 
 /// The ring's header: the counters the worklet and the writer share, as `Int32` slots (the
-/// counters wrap). `audio_worklet.js` names the same slots.
+/// counters wrap). `audio_worklet.js` names the same slots (a test checks them).
 pub mod header {
     pub const WRITE: usize = 0;
     pub const READ: usize = 1;
@@ -236,6 +236,22 @@ impl Reader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_worklet_reads_the_same_header() {
+        for (name, slot) in [
+            ("WRITE", header::WRITE),
+            ("READ", header::READ),
+            ("UNDERRUNS", header::UNDERRUNS),
+            ("OFFSET", header::OFFSET),
+            ("PLAYED", header::PLAYED),
+            ("CONCEALED", header::CONCEALED),
+            ("CONCEALMENTS", header::CONCEALMENTS),
+            ("HEADER", header::SLOTS),
+        ] {
+            assert_eq!(crate::audio::worklet_constant(name), slot as f64, "{name}");
+        }
+    }
 
     fn frames(range: std::ops::Range<u32>) -> Vec<f32> {
         range.flat_map(|n| [n as f32, -(n as f32)]).collect()
