@@ -3,29 +3,14 @@
 //! coincide by construction in timestamp terms. Anything that sees and hears the stream (a browser
 //! probe, a camera and microphone in front of a screen) can measure A/V sync from them.
 //!
-//! Fixed layout (other tools rely on these numbers):
-//! - **Flash**: a 128×128 square at `x = iw − 192, y = ih − 192` (so its centre is at
-//!   `(iw − 128, ih − 128)`), always drawn: filled **white** while the frame's stamped time is in
-//!   the first 100 ms of a whole Unix second (`[k s, k s + 100 ms)`), filled **black** otherwise.
-//! - **Beep**: a 1 kHz sine at amplitude 0.5 (−6 dBFS), on every channel, while the sample's
-//!   stamped time is in the first 100 ms of a whole Unix second; digital silence otherwise. The sine
-//!   starts at phase 0 on the second.
+//! The layout is [`test_signal::sync`]'s (other tools rely on it).
 //!
 //! "Stamped time" is the media timestamp the publisher writes (µs after the broadcast's
 //! `base_unix_micros`), so Unix time = `base + t`. The filters are applied after the timestamps are
 //! set (`setpts` / `asetpts`), and add `FRAC = (base mod 1 s)` to ffmpeg's `t` so that they mark
 //! whole *Unix* seconds, not whole seconds since the base.
 
-/// Edge of the flash square, pixels.
-pub const FLASH_SIZE: u32 = 128;
-/// Distance of the flash square's top-left corner from the right and bottom edges, pixels.
-pub const FLASH_INSET: u32 = 192;
-/// How long the flash and the beep last after each whole Unix second, milliseconds.
-pub const ON_MS: u32 = 100;
-/// Beep frequency, Hz.
-pub const BEEP_HZ: u32 = 1000;
-/// Beep amplitude (full scale = 1).
-pub const BEEP_AMPLITUDE: f64 = 0.5;
+use test_signal::sync::{BEEP_AMPLITUDE, BEEP_HZ, FLASH_INSET, FLASH_SIZE, ON_MS};
 
 /// `base mod 1 s` in seconds, as ffmpeg expression text.
 fn frac(base_unix_micros: u64) -> String {

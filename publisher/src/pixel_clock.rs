@@ -2,15 +2,9 @@
 //! sees the pixels — a screencast of the viewer page, a camera pointed at a monitor — can read it
 //! back and measure glass-to-glass latency.
 //!
-//! Layout (fixed, so any tool can read it): one row of [`BLOCKS`] square blocks of
-//! [`BLOCK`]×[`BLOCK`] pixels in the top-left corner, block `i` at x = 16·i, y = 0. Block `i` is
-//! white (luma 255) when bit (39 − i) of the capture wall-clock time in Unix milliseconds, modulo
-//! 2^40, is 1, and black (luma 0) otherwise.
+//! The layout is [`test_signal::pixel_clock`]'s (fixed, so any tool can read it).
 
-/// Blocks in the strip: 40 bits of milliseconds (≈ 35 years before it wraps).
-pub const BLOCKS: u32 = 40;
-/// Block edge in pixels.
-pub const BLOCK: u32 = 16;
+use test_signal::pixel_clock::{BLOCK, BLOCKS};
 
 /// ffmpeg filter graph fragment that draws the clock over its input.
 ///

@@ -3,12 +3,10 @@
 //! time. The viewer, when asked, notes the Unix time each flash is painted and each beep onset
 //! is heard; the difference is the skew a person would perceive, whatever the timestamps say.
 //!
-//! The square is drawn at `x = width − 192, y = height − 192`, 128 × 128 pixels of the captured
-//! picture: its centre is 128 pixels in from the right and bottom edges. A lighter rendition
-//! is the same picture scaled down, so there the inset scales too.
+//! The square is laid out as [`test_signal::sync`] says, in pixels of the captured picture; a
+//! lighter rendition is the same picture scaled down, so there the inset scales too.
 
-/// The flash square's centre, in from the right and bottom edges, in captured pixels.
-pub const FLASH_CENTRE_INSET: u32 = 128;
+use test_signal::sync::FLASH_CENTRE_INSET;
 
 /// The flash square's centre inset in a frame `frame_width` wide of a broadcast whose largest
 /// rendition (the captured size) is `captured_width` wide (`None`: the frame's own).

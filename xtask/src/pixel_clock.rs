@@ -1,13 +1,12 @@
-//! Reading the publisher's pixel clock back out of a screenshot: 40 blocks of 16×16 video pixels
-//! in the video's top-left corner, block `i` white when bit (39 − i) of the capture time (Unix
-//! milliseconds mod 2^40) is 1. The video may be scaled on the page, so block centres are found
-//! from where the video is drawn.
+//! Reading the publisher's pixel clock (laid out as [`test_signal::pixel_clock`] says) back out
+//! of a screenshot. The video may be scaled on the page, so block centres are found from where
+//! the video is drawn.
+
+use test_signal::pixel_clock::PERIOD_MS as PERIOD;
 
 /// Blocks in the strip, and their edge in video pixels.
-const BLOCKS: usize = 40;
-const BLOCK: f64 = 16.0;
-/// The clock's period: 2^40 ms.
-const PERIOD: u64 = 1 << 40;
+const BLOCKS: usize = test_signal::pixel_clock::BLOCKS as usize;
+const BLOCK: f64 = test_signal::pixel_clock::BLOCK as f64;
 
 /// Where the video is drawn in the image, in image pixels.
 #[derive(Clone, Copy, Debug, PartialEq)]
