@@ -28,17 +28,27 @@ const DARK: f64 = 96.0;
 pub struct SyncProbe {
     /// Unix ms at which each flash was painted.
     pub flashes: Vec<f64>,
+    /// For each flash, the Unix ms its first lit frame was captured (NaN when the broadcast has
+    /// no clock). A frame samples the picture: the flash starts on the whole second, its first
+    /// lit frame is captured up to a frame interval after it, and is painted that much later
+    /// than the pipeline's latency alone makes it.
+    pub flash_captures: Vec<f64>,
     /// Unix ms at which each beep onset was heard.
     pub beeps: Vec<f64>,
     lit: bool,
 }
 
 impl SyncProbe {
-    /// The square's mean luma in a frame painted at `painted_unix_ms`.
-    pub fn painted(&mut self, luma: f64, painted_unix_ms: f64) {
+    /// The square's mean luma in a frame captured at `captured_unix_ms` and painted at
+    /// `painted_unix_ms`.
+    pub fn painted(&mut self, luma: f64, captured_unix_ms: Option<f64>, painted_unix_ms: f64) {
         if !self.lit && luma >= LIT {
             self.lit = true;
             push(&mut self.flashes, painted_unix_ms);
+            push(
+                &mut self.flash_captures,
+                captured_unix_ms.unwrap_or(f64::NAN),
+            );
         } else if self.lit && luma <= DARK {
             self.lit = false;
         }
@@ -92,20 +102,25 @@ mod tests {
             (20.0, 66.0),
             (250.0, 1016.0),
         ] {
-            probe.painted(luma, at);
+            probe.painted(luma, Some(at - 40.0), at);
         }
         assert_eq!(probe.flashes, [16.0, 1016.0]);
+        assert_eq!(probe.flash_captures, [-24.0, 976.0]);
     }
 
     #[test]
     fn a_half_lit_frame_neither_starts_nor_ends_a_flash() {
         let mut probe = SyncProbe::default();
-        probe.painted(130.0, 0.0);
+        probe.painted(130.0, None, 0.0);
         assert!(probe.flashes.is_empty());
-        probe.painted(200.0, 10.0);
-        probe.painted(130.0, 20.0);
-        probe.painted(200.0, 30.0);
+        probe.painted(200.0, None, 10.0);
+        probe.painted(130.0, None, 20.0);
+        probe.painted(200.0, None, 30.0);
         assert_eq!(probe.flashes, [10.0]);
+        assert!(
+            probe.flash_captures[0].is_nan(),
+            "no clock, no capture time"
+        );
     }
 
     #[test]

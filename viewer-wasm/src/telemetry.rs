@@ -192,12 +192,15 @@ impl Telemetry {
     pub fn painted(&mut self, timestamp_us: f64, now_unix_ms: f64, size: (u32, u32)) {
         self.counters.rendered += 1;
         self.size = Some(size);
-        if let Some(clock) = self.clock {
-            self.latency.push(
-                now_unix_ms - clock.sender_unix_ms(timestamp_us),
-                now_unix_ms,
-            );
+        if let Some(captured_unix_ms) = self.captured_unix_ms(timestamp_us) {
+            self.latency
+                .push(now_unix_ms - captured_unix_ms, now_unix_ms);
         }
+    }
+
+    /// When the frame stamped `timestamp_us` was captured, Unix ms (if the catalog has a clock).
+    pub fn captured_unix_ms(&self, timestamp_us: f64) -> Option<f64> {
+        self.clock.map(|clock| clock.sender_unix_ms(timestamp_us))
     }
 
     /// The median paint latency of the last few seconds, which audio is played at.

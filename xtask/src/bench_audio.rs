@@ -59,9 +59,9 @@ pub fn run(stack: &mut Stack) -> anyhow::Result<()> {
         WINDOW.as_secs_f64()
     );
     println!(
-        "| load | audio latency p50 / p95 | video latency p50 (flash painted) | A/V skew p50 / abs p95 (pairs) | concealed | concealments per min | jumps per min | played | viewer target / arrival p95 / buffered | target |"
+        "| load | audio latency p50 / p95 | video latency p50 (flash painted) | A/V skew p50 / abs p95 (pairs) | skew without frame sampling p50 / viewer skewMs | concealed | concealments per min | jumps per min | played | viewer target / arrival p95 / buffered | target |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     sound_row("none", &unloaded, UNLOADED_TARGET);
     sound_row(
         &format!(
@@ -111,13 +111,15 @@ fn sound_row<T>(load: &str, heard: &Listening<T>, target: &str) {
     let abs_skews: Vec<f64> = sync.skews_ms.iter().map(|s| s.abs()).collect();
     let ms = |value: Option<f64>| value.map_or("n/a".into(), |v| format!("{v:.1} ms"));
     println!(
-        "| {load} | {} / {} | {} | {} / {} ({}) | {:.3} % ({:.0} ms) | {:.1} | {:.1} | {:.1} % | {} / {} / {} | {target} |",
+        "| {load} | {} / {} | {} | {} / {} ({}) | {} / {} | {:.3} % ({:.0} ms) | {:.1} | {:.1} | {:.1} % | {} / {} / {} | {target} |",
         ms(percentile(&sync.audio_latency_ms, 50.0)),
         ms(percentile(&sync.audio_latency_ms, 95.0)),
         ms(percentile(&sync.video_latency_ms, 50.0)),
         ms(percentile(&sync.skews_ms, 50.0)),
         ms(percentile(&abs_skews, 95.0)),
         sync.skews_ms.len(),
+        ms(percentile(&sync.pipeline_skews_ms, 50.0)),
+        ms(audio.skew_ms),
         grown.concealed_percent(),
         grown.concealed_ms,
         grown.per_minute(grown.concealments),

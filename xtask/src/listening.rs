@@ -98,21 +98,27 @@ pub fn listen<T>(
     let last = chromium.viewer_stats()?.context("no viewer")?;
     let (elapsed, to_unix_ms) = (started.elapsed(), unix_ms());
     let probe = chromium.evaluate("window.viewer.syncProbe()")?;
-    let onsets = |kind: &str| -> Vec<f64> {
+    // Every value kept in place (an unknown one, NaN, comes back as null): the lists align.
+    let times = |kind: &str| -> Vec<f64> {
         probe[kind]
             .as_array()
             .map(|values| {
-                values
-                    .iter()
-                    .filter_map(Value::as_f64)
-                    .filter(|at| (from_unix_ms..=to_unix_ms).contains(at))
-                    .collect()
+                let time = |value: &Value| value.as_f64().unwrap_or(f64::NAN);
+                values.iter().map(time).collect()
             })
             .unwrap_or_default()
     };
+    let within = |at: &f64| (from_unix_ms..=to_unix_ms).contains(at);
+    let flashes: Vec<av_sync::Flash> = times("flashes")
+        .into_iter()
+        .zip(times("flashCaptures"))
+        .map(|(painted, captured)| av_sync::Flash { painted, captured })
+        .filter(|flash| within(&flash.painted))
+        .collect();
+    let beeps: Vec<f64> = times("beeps").into_iter().filter(within).collect();
     Ok(Listening {
         grown: Grown::between(&first.audio, &last.audio, elapsed),
-        sync: av_sync::measure(&onsets("flashes"), &onsets("beeps")),
+        sync: av_sync::measure(&flashes, &beeps),
         last,
         during,
     })

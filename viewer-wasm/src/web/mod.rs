@@ -154,9 +154,9 @@ impl Viewer {
         self.shared.telemetry().audio.volume = self.shared.speakers.volume();
     }
 
-    /// With `syncProbe: true` in the options: `{flashes, beeps}`, the Unix ms at which each
-    /// test-source flash was painted and each beep onset heard (the last 120 of each).
-    /// `null` otherwise.
+    /// With `syncProbe: true` in the options: `{flashes, flashCaptures, beeps}`, the Unix ms at
+    /// which each test-source flash was painted (and its first lit frame captured) and each beep
+    /// onset heard (the last 120 of each). `null` otherwise.
     #[wasm_bindgen(js_name = syncProbe)]
     pub fn sync_probe(&self) -> JsValue {
         let Some(probe) = &self.shared.probe else {
@@ -172,6 +172,8 @@ impl Viewer {
                 .into()
         };
         let _ = Reflect::set(&object, &"flashes".into(), &list(&probe.flashes));
+        let captures = list(&probe.flash_captures);
+        let _ = Reflect::set(&object, &"flashCaptures".into(), &captures);
         let _ = Reflect::set(&object, &"beeps".into(), &list(&probe.beeps));
         object.into()
     }

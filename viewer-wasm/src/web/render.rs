@@ -131,19 +131,21 @@ impl Painter {
         self.captured_width.set(width);
     }
 
-    /// Show `frame` at `now_unix_ms` and let it go; note the probe's square if asked to.
+    /// Show `frame` at `now_unix_ms` and let it go; note the probe's square if asked to (with
+    /// the frame's capture time, Unix ms, if known).
     pub fn paint(
         &self,
         frame: VideoFrame,
-        probe: Option<&Rc<RefCell<SyncProbe>>>,
+        probe: Option<(&Rc<RefCell<SyncProbe>>, Option<f64>)>,
         now_unix_ms: f64,
     ) -> Result<Painted, ()> {
         // At the frame's own size: the compositor scales it to the page for free.
         let (width, height) = (frame.display_width(), frame.display_height());
         let timestamp_us = frame.timestamp();
-        if let (true, Some(probe)) = (self.probe, probe) {
+        if let (true, Some((probe, captured_unix_ms))) = (self.probe, probe) {
             let inset = flash_inset(frame.coded_width(), self.captured_width.get());
-            read_flash(probe.clone(), &frame, inset, now_unix_ms);
+            let times = (captured_unix_ms, now_unix_ms);
+            read_flash(probe.clone(), &frame, inset, times);
         }
         match &self.sink {
             Sink::Track(track) => track.write(&frame),
@@ -178,10 +180,15 @@ impl Painter {
     }
 }
 
-/// Note whether the sync probe's flash square is lit in `frame`, painted at `painted_unix_ms`:
-/// a 4 × 4 copy from its centre, read asynchronously (the canvas is never read back, which would
-/// force it onto the CPU).
-fn read_flash(probe: Rc<RefCell<SyncProbe>>, frame: &VideoFrame, inset: f64, painted_unix_ms: f64) {
+/// Note whether the sync probe's flash square is lit in `frame`, captured and painted at
+/// `times` (Unix ms): a 4 × 4 copy from its centre, read asynchronously (the canvas is never read
+/// back, which would force it onto the CPU).
+fn read_flash(
+    probe: Rc<RefCell<SyncProbe>>,
+    frame: &VideoFrame,
+    inset: f64,
+    (captured_unix_ms, painted_unix_ms): (Option<f64>, f64),
+) {
     let (width, height) = (
         f64::from(frame.coded_width()),
         f64::from(frame.coded_height()),
@@ -223,6 +230,8 @@ fn read_flash(probe: Rc<RefCell<SyncProbe>>, frame: &VideoFrame, inset: f64, pai
         } else {
             bytes[..16].iter().map(|&y| f64::from(y)).sum::<f64>() / 16.0
         };
-        probe.borrow_mut().painted(luma, painted_unix_ms);
+        probe
+            .borrow_mut()
+            .painted(luma, captured_unix_ms, painted_unix_ms);
     });
 }

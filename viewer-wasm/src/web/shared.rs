@@ -193,8 +193,13 @@ impl Shared {
             frame.close();
             return;
         }
+        // The probe notes when a flash's frame was captured as well as painted.
+        let probe = self.probe.as_ref().map(|probe| {
+            let captured_unix_ms = self.telemetry().captured_unix_ms(frame.timestamp());
+            (probe, captured_unix_ms)
+        });
         let painted = match self.painter.borrow().as_ref() {
-            Some(painter) => painter.paint(frame, self.probe.as_ref(), self.now_unix_ms()),
+            Some(painter) => painter.paint(frame, probe, self.now_unix_ms()),
             None => {
                 frame.close();
                 Err(())
