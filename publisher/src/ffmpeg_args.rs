@@ -10,7 +10,7 @@
 //!   that value all the way to the FLV tag. The catalog clock says `base`, so any viewer can compute
 //!   true end-to-end latency from a frame's timestamp.
 //! - **One capture, one stamp, two renditions**: the filter graph stamps (and marks) each frame
-//!   once, then `split`s it: the main output as it is, the light one ([`crate::ladder`]) decimated
+//!   once, then `split`s it: the main output as it is, the light one ([`crate::rendition`]) decimated
 //!   and scaled down, encoded alike and written as a second FLV output to a loopback socket
 //!   ([`crate::loopback`]) with the same per-packet flushing. Both renditions' frames therefore
 //!   carry identical capture times, and their keyframes fall on the same source frames.
@@ -21,8 +21,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::encoder::Encoder;
-use crate::ladder::Light;
+use crate::rendition::{self, Rendition, Role, Video};
 use crate::{av_sync, pixel_clock};
 
 /// Where the pictures come from.
@@ -49,40 +48,6 @@ pub enum Input {
     Lavfi(String),
     /// Anything read with a named ffmpeg demuxer, e.g. a `v4l2` camera: `-f FORMAT -i NAME`.
     Device { format: String, name: String },
-}
-
-/// How to encode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Video {
-    pub width: u32,
-    pub height: u32,
-    pub fps: u32,
-    pub bitrate_kbps: u32,
-    pub gop_seconds: u32,
-    /// Draw the pixel clock (always on for the test source).
-    pub pixel_clock: bool,
-    pub encoder: Encoder,
-}
-
-impl Default for Video {
-    fn default() -> Self {
-        Self {
-            width: 1280,
-            height: 720,
-            fps: 60,
-            bitrate_kbps: 4500,
-            gop_seconds: 2,
-            pixel_clock: false,
-            encoder: Encoder::Libx264,
-        }
-    }
-}
-
-impl Video {
-    /// Frames per GOP.
-    pub fn gop_frames(&self) -> u32 {
-        self.fps * self.gop_seconds
-    }
 }
 
 impl Input {
@@ -138,36 +103,19 @@ fn on_off(on: bool) -> &'static str {
     if on { "1" } else { "0" }
 }
 
-/// The lighter second rendition (see [`crate::ladder`]) and where ffmpeg writes its FLV.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Second {
-    pub light: Light,
-    /// An ffmpeg output URL, e.g. `tcp://127.0.0.1:PORT?tcp_nodelay=1`.
-    pub url: String,
-}
+/// Where ffmpeg writes the main rendition's FLV.
+pub const STDOUT: &str = "pipe:1";
 
-/// The main picture again in another codec (`--codec hevc,h264`), and where ffmpeg writes its
-/// FLV.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Also {
-    /// Of the main encoder's family (see [`crate::plan::also_encoder`]): GPU frames suit both.
-    pub encoder: Encoder,
-    pub url: String,
-}
-
-/// The renditions beyond the main one, which goes to stdout.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Extra {
-    pub also: Option<Also>,
-    /// Encoded with `also`'s encoder when there is one (the codec more browsers decode), else
-    /// the main one's.
-    pub light: Option<Second>,
-}
-
-/// ffmpeg's arguments (without the program name) for capturing `input`, encoding with `video`,
-/// and writing FLV to stdout — and the `extra` renditions of the same pictures to their URLs.
+/// ffmpeg's arguments (without the program name) for capturing `input` as `video` says and
+/// encoding it into each of `outputs`, a [`rendition::ladder`] (the main rendition first), each
+/// with the URL ffmpeg writes its FLV to ([`STDOUT`] for the main one).
 /// `base_unix_micros` is the wall-clock instant timestamps count from.
-pub fn build(input: &Input, video: &Video, extra: &Extra, base_unix_micros: u64) -> Vec<String> {
+pub fn build(
+    input: &Input,
+    video: &Video,
+    outputs: &[(Rendition, String)],
+    base_unix_micros: u64,
+) -> Vec<String> {
     let mut args: Vec<String> = Vec::new();
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
 
@@ -237,27 +185,12 @@ pub fn build(input: &Input, video: &Video, extra: &Extra, base_unix_micros: u64)
         Input::Lavfi(graph) => push(&["-re", "-f", "lavfi", "-i", graph]),
         Input::Device { format, name } => push(&["-f", format, "-i", name]),
     }
-    let light = extra.light.as_ref().map(|second| &second.light);
-    let graph = graph(input, video, extra.also.is_some(), light, base_unix_micros);
+    let renditions: Vec<Rendition> = outputs.iter().map(|(rendition, _)| *rendition).collect();
+    let graph = graph(input, video, &renditions, base_unix_micros);
     push(&["-filter_complex", &graph, "-copyts"]);
     let gpu = gpu_upload(input, video).is_some();
-    let main = (video.gop_frames(), video.bitrate_kbps);
-    encode(&mut args, MAIN, main, (video.encoder, gpu), "pipe:1");
-    if let Some(Also { encoder, url }) = &extra.also {
-        encode(&mut args, ALSO, main, (*encoder, gpu), url);
-    }
-    if let Some(Second { light, url }) = &extra.light {
-        let encoder = extra
-            .also
-            .as_ref()
-            .map_or(video.encoder, |also| also.encoder);
-        encode(
-            &mut args,
-            LIGHT,
-            (light.gop_frames, light.bitrate_kbps),
-            (encoder, gpu),
-            url,
-        );
+    for (rendition, url) in outputs {
+        encode(&mut args, rendition, gpu, url);
     }
     args
 }
@@ -266,7 +199,8 @@ pub fn build(input: &Input, video: &Video, extra: &Extra, base_unix_micros: u64)
 /// runs them (main rendition only, FLV to stdout): whether it starts tells whether this
 /// capture and encoder work on this machine.
 pub fn probe(input: &Input, video: &Video) -> Vec<String> {
-    let mut args = build(input, video, &Extra::default(), 0);
+    let main = rendition::ladder(video, None, false, true);
+    let mut args = build(input, video, &[(main[0], STDOUT.into())], 0);
     let url = args.pop().unwrap_or_default();
     args.extend(["-frames:v".into(), PROBE_FRAMES.to_string(), url]);
     args
@@ -275,23 +209,27 @@ pub fn probe(input: &Input, video: &Video) -> Vec<String> {
 /// Frames a probe encodes: the first ones out of the encoder prove it opened and runs.
 pub const PROBE_FRAMES: u32 = 3;
 
-/// The filter graph's output pads.
+/// The filter graph's output pads, one for each role.
 const MAIN: &str = "[main]";
 const ALSO: &str = "[also]";
 const LIGHT: &str = "[light]";
+
+fn pad(role: Role) -> &'static str {
+    match role {
+        Role::Main => MAIN,
+        Role::Also => ALSO,
+        Role::Light => LIGHT,
+    }
+}
 
 /// The filter graph: stamp capture times, draw the test signals, then — with more renditions —
 /// `split`: a copy as it is for the main picture in another codec (`also`), and a copy scaled
 /// down for the light rendition. The light rendition is the main picture made smaller, signals
 /// included: a viewer showing it at the main's size (as ours does) shows the pixel clock and the
 /// flash exactly where the main rendition has them.
-fn graph(
-    input: &Input,
-    video: &Video,
-    also: bool,
-    light: Option<&Light>,
-    base_unix_micros: u64,
-) -> String {
+fn graph(input: &Input, video: &Video, renditions: &[Rendition], base_unix_micros: u64) -> String {
+    let also = renditions.iter().any(|r| r.role == Role::Also);
+    let light = renditions.iter().find(|r| r.role == Role::Light);
     let mut graph = String::from("[0:v]");
     let upload = gpu_upload(input, video);
     if upload.is_none() && matches!(input, Input::Ddagrab { .. }) {
@@ -378,23 +316,17 @@ fn graph(
     graph
 }
 
-/// One output: the pad `label` encoded with the shared low-latency settings (see the module
-/// documentation) of `encoder` (`gpu`: fed GPU frames), `gop` frames per GOP at `bitrate_kbps`,
-/// FLV to `url`, each tag flushed as it is written. No output rate is declared (`-r`): ffmpeg 7
-/// and newer refuse `-r` with passthrough timing ("One of -r/-fpsmax was specified together a
-/// non-CFR -vsync/-fps_mode", seen with 9.0), so a decimated rendition's stream says the
-/// source's rate.
-fn encode(
-    args: &mut Vec<String>,
-    label: &str,
-    (gop, bitrate_kbps): (u32, u32),
-    (encoder, gpu): (Encoder, bool),
-    url: &str,
-) {
+/// One output: `rendition`'s pad encoded with the shared low-latency settings (see the module
+/// documentation) of its encoder (`gpu`: fed GPU frames), its GOP and bitrate, FLV to `url`,
+/// each tag flushed as it is written. No output rate is declared (`-r`): ffmpeg 7 and newer
+/// refuse `-r` with passthrough timing ("One of -r/-fpsmax was specified together a non-CFR
+/// -vsync/-fps_mode", seen with 9.0), so a decimated rendition's stream says the source's rate.
+fn encode(args: &mut Vec<String>, rendition: &Rendition, gpu: bool, url: &str) {
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
-    push(&["-map", label, "-fps_mode", "passthrough"]);
+    push(&["-map", pad(rendition.role), "-fps_mode", "passthrough"]);
     push(&["-enc_time_base:v", "1:1000"]);
-    args.extend(encoder.args(gop, bitrate_kbps, gpu));
+    let encoder = rendition.encoder;
+    args.extend(encoder.args(rendition.gop_frames, rendition.bitrate_kbps, gpu));
     let mut push = |items: &[&str]| args.extend(items.iter().map(|s| s.to_string()));
     push(&[
         "-f",
@@ -420,25 +352,36 @@ pub fn value_after<'a>(args: &'a [String], flag: &str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::encoder::VideoCodec;
+    use crate::encoder::{Encoder, VideoCodec};
 
-    fn one(input: &Input, video: &Video, base: u64) -> Vec<String> {
-        build(input, video, &Extra::default(), base)
+    /// `video`'s ladder (with a second codec encoded by `also`, and the light rendition if
+    /// `light`), each to its URL.
+    fn outputs(
+        input: &Input,
+        video: &Video,
+        also: Option<Encoder>,
+        light: bool,
+    ) -> Vec<(Rendition, String)> {
+        let ladder = rendition::ladder(video, also, light, input.runs_at_requested_rate());
+        ladder
+            .into_iter()
+            .map(|rendition| {
+                let url = match rendition.role {
+                    Role::Main => STDOUT.into(),
+                    Role::Also => "tcp://127.0.0.1:9/also".into(),
+                    Role::Light => "tcp://127.0.0.1:9/light".into(),
+                };
+                (rendition, url)
+            })
+            .collect()
     }
 
-    fn light(input: &Input, video: &Video) -> Second {
-        Second {
-            light: Light::of(video, input.runs_at_requested_rate()),
-            url: "tcp://127.0.0.1:9/light".into(),
-        }
+    fn one(input: &Input, video: &Video, base: u64) -> Vec<String> {
+        build(input, video, &outputs(input, video, None, false), base)
     }
 
     fn two(input: &Input, video: &Video, base: u64) -> Vec<String> {
-        let extra = Extra {
-            also: None,
-            light: Some(light(input, video)),
-        };
-        build(input, video, &extra, base)
+        build(input, video, &outputs(input, video, None, true), base)
     }
 
     /// The arguments of the output that maps `label`, up to and including its URL.
@@ -683,14 +626,7 @@ mod tests {
     }
 
     fn three(input: &Input, video: &Video, also: Encoder) -> Vec<String> {
-        let extra = Extra {
-            also: Some(Also {
-                encoder: also,
-                url: "tcp://127.0.0.1:9/also".into(),
-            }),
-            light: Some(light(input, video)),
-        };
-        build(input, video, &extra, 7)
+        build(input, video, &outputs(input, video, Some(also), true), 7)
     }
 
     #[test]
@@ -729,14 +665,8 @@ mod tests {
             "{graph}"
         );
         // Without the light rendition: two copies.
-        let extra = Extra {
-            also: Some(Also {
-                encoder: Encoder::Libx264,
-                url: "tcp://127.0.0.1:9/also".into(),
-            }),
-            light: None,
-        };
-        let args = build(&Input::Test, &hevc, &extra, 7);
+        let two_codecs = outputs(&Input::Test, &hevc, Some(Encoder::Libx264), false);
+        let args = build(&Input::Test, &hevc, &two_codecs, 7);
         assert_eq!(
             value_after(&args, "-filter_complex"),
             format!("{stamped},split[main][also]")

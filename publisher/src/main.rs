@@ -20,13 +20,13 @@ mod encoder;
 mod ffmpeg;
 mod ffmpeg_args;
 mod flv_runs;
-mod ladder;
 mod loopback;
 mod pipeline;
 mod pixel_clock;
 mod plan;
 mod probe;
 mod relay_log;
+mod rendition;
 mod session;
 mod status;
 mod supervise;
@@ -44,7 +44,6 @@ use clap::Parser;
 use crate::audio_args::{Platform, Source as AudioSource};
 use crate::broadcast::{Broadcast, unix_millis};
 use crate::cli::Args;
-use crate::ladder::Light;
 use crate::plan::Host;
 use crate::status::{AudioMeter, AudioState, ExtraReport, State, VideoState};
 
@@ -101,7 +100,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
             .unwrap_or_else(|| args.audio_codec.default_kbps()),
         offset_us: i64::from(args.audio_offset) * 1000,
     };
-    let video = ffmpeg_args::Video {
+    let video = rendition::Video {
         width: args.size.0,
         height: args.size.1,
         fps: args.fps,
@@ -114,7 +113,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
         Some(only) if !plan::needs_probe(&candidates) => Some(only.clone()),
         Some(_) => Some(probe::choose(&args.ffmpeg, candidates, &video)?),
     };
-    let video = ffmpeg_args::Video {
+    let video = rendition::Video {
         encoder: chosen.as_ref().map(|c| c.encoder).unwrap_or_default(),
         ..video
     };
@@ -152,23 +151,16 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
             }
         ),
     };
-    let light = chosen
+    let renditions = chosen
         .as_ref()
-        .filter(|_| args.renditions > 1)
-        .map(|chosen| Light::of(&video, chosen.input.runs_at_requested_rate()));
+        .map(|chosen| {
+            let rate_known = chosen.input.runs_at_requested_rate();
+            rendition::ladder(&video, also, args.renditions > 1, rate_known)
+        })
+        .unwrap_or_default();
     let picture = match &chosen {
         None => "no video".to_string(),
-        Some(chosen) => format!(
-            "{}x{} {} fps, {} kb/s {}{}{}, {chosen}",
-            video.width,
-            video.height,
-            video.fps,
-            video.bitrate_kbps,
-            video.encoder.codec().label(),
-            also.map(|also| format!(" + {}", also.codec().label()))
-                .unwrap_or_default(),
-            light.map(|light| format!(" + {light}")).unwrap_or_default()
-        ),
+        Some(chosen) => format!("{}, {chosen}", rendition::describe(&renditions)),
     };
     let capture = chosen
         .as_ref()
@@ -205,7 +197,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
         None => None,
     };
 
-    let meters = video::Meters::default();
+    let meters = video::Meters::new(renditions.len().max(1));
     let video = match chosen {
         None => None,
         Some(chosen) => Some(video::start(
@@ -213,8 +205,7 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
                 program: args.ffmpeg.clone(),
                 input: chosen.input,
                 video,
-                also,
-                light,
+                renditions: renditions.clone(),
             },
             broadcast.clone(),
             meters.clone(),
@@ -238,14 +229,13 @@ async fn run(args: Args, host: Host) -> anyhow::Result<()> {
                 ticks += 1;
                 let state = *state.lock().unwrap_or_else(|p| p.into_inner());
                 let now = unix_millis();
-                let mut report = meters.main.lock().unwrap_or_else(|p| p.into_inner()).report(now, state).to_string();
-                if let Some(also) = also {
-                    let also_report = meters.also.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
-                    report = format!("{report}  {}", ExtraReport(also.codec().label(), also_report));
-                }
-                if light.is_some() {
-                    let light = meters.light.lock().unwrap_or_else(|p| p.into_inner()).report(now, state);
-                    report = format!("{report}  {}", ExtraReport("light", light));
+                let figures = |meter: &Mutex<status::Meter>| {
+                    meter.lock().unwrap_or_else(|p| p.into_inner()).report(now, state)
+                };
+                // The main rendition's counters say the state, with video or without.
+                let mut report = figures(&meters.renditions[0]).to_string();
+                for (rendition, meter) in renditions.iter().zip(&meters.renditions).skip(1) {
+                    report = format!("{report}  {}", ExtraReport(rendition.label(), figures(meter)));
                 }
                 let video_state = meters.state.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if video_state != VideoState::Running {

@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::encoder::Encoder;
 use crate::ffmpeg::INSTALL_HELP;
-use crate::ffmpeg_args::{self, Video};
+use crate::ffmpeg_args;
 use crate::plan::{self, Candidate, Choice, Outcome};
+use crate::rendition::Video;
 
 /// How long a probe may take to encode its few frames. Generous: opening a hardware encoder
 /// takes a second or two, and ffmpeg under Wine starts in about 4 s.

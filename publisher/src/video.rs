@@ -1,7 +1,7 @@
 //! The video, kept going: one ffmpeg capturing once and encoding every rendition, a thread per
 //! rendition importing its FLV into the broadcast as it arrives — the main rendition from
 //! ffmpeg's stdout, the others (the main picture in a second codec, the light one, see
-//! [`crate::ladder`]) each from a loopback socket (see [`crate::loopback`]) — supervised
+//! [`crate::rendition`]) each from a loopback socket (see [`crate::loopback`]) — supervised
 //! ([`crate::pipeline`]): restarted when it exits or stalls.
 //!
 //! The imports outlive the runs (see [`crate::flv_runs`]): a restarted ffmpeg continues the same
@@ -15,42 +15,39 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::broadcast::{Broadcast, FlvImport};
-use crate::encoder::Encoder;
 use crate::ffmpeg::Ffmpeg;
-use crate::ffmpeg_args::{self, Also, Extra, Input, Second, Video};
-use crate::ladder::Light;
+use crate::ffmpeg_args::{self, Input};
 use crate::loopback::Loopback;
-use crate::pipeline::{Ended, Event, Handle, Output, Pipeline, Run, Supervised, lock};
+use crate::pipeline::{Ended, Event, Handle, Ingest, Output, Pipeline, Run, Supervised, lock};
+use crate::rendition::{Rendition, Role, Video};
 use crate::status::{Meter, VideoState};
 
-/// Frame counters of each rendition and the video's state, for the status line.
+/// Frame counters of each rendition (in the ladder's order) and the video's state, for the
+/// status line.
 #[derive(Clone)]
 pub struct Meters {
-    pub main: Arc<Mutex<Meter>>,
-    pub also: Arc<Mutex<Meter>>,
-    pub light: Arc<Mutex<Meter>>,
+    pub renditions: Vec<Arc<Mutex<Meter>>>,
     pub state: Arc<Mutex<VideoState>>,
 }
 
-impl Default for Meters {
-    fn default() -> Self {
+impl Meters {
+    /// Counters for `renditions` renditions (at least one: the main one's say the state even
+    /// with no video).
+    pub fn new(renditions: usize) -> Self {
         Self {
-            main: Default::default(),
-            also: Default::default(),
-            light: Default::default(),
+            renditions: (0..renditions).map(|_| Arc::default()).collect(),
             state: Arc::new(Mutex::new(VideoState::Running)),
         }
     }
 }
 
-/// What to run: the capture, its encoding, the encoder of the main picture in a second codec,
-/// and the light rendition.
+/// What to run: the capture and the renditions it is encoded into.
 pub struct Plan {
     pub program: PathBuf,
     pub input: Input,
     pub video: Video,
-    pub also: Option<Encoder>,
-    pub light: Option<Light>,
+    /// The ladder (see [`crate::rendition::ladder`]), the main rendition first.
+    pub renditions: Vec<Rendition>,
 }
 
 /// Start capturing `plan` into `broadcast` on its own thread, counting on `meters`. A fatal
@@ -62,15 +59,9 @@ pub fn start(
     fatal: tokio::sync::mpsc::UnboundedSender<anyhow::Error>,
 ) -> anyhow::Result<Handle> {
     // Every import is made before any frame exists: the first catalog lists every rendition.
-    let main = broadcast.video_import()?;
-    let also = match plan.also {
-        Some(_) => Some(broadcast.video_import()?),
-        None => None,
-    };
-    let light = match plan.light {
-        Some(_) => Some(broadcast.video_import()?),
-        None => None,
-    };
+    let imports = (plan.renditions.iter())
+        .map(|_| broadcast.video_import())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let frame_interval = Duration::from_secs(1) / plan.video.fps.max(1);
     let state = meters.state.clone();
     let mut supervised = Supervised::new("video", frame_interval, move |event: Event| {
@@ -84,9 +75,7 @@ pub fn start(
         plan,
         broadcast,
         meters,
-        main,
-        also,
-        light,
+        imports,
     };
     std::thread::Builder::new()
         .name("video".into())
@@ -109,85 +98,82 @@ struct Capture {
     plan: Plan,
     broadcast: Arc<Broadcast>,
     meters: Meters,
-    main: FlvImport,
-    /// With a second codec only.
-    also: Option<FlvImport>,
-    /// With a light rendition only.
-    light: Option<FlvImport>,
+    /// One for each rendition, in the ladder's order.
+    imports: Vec<FlvImport>,
 }
 
 impl Pipeline for Capture {
     fn spawn(&mut self) -> anyhow::Result<Run<'_>> {
-        let also = (self.plan.also)
-            .map(|_| Listening::bind("the second codec"))
-            .transpose()?;
-        let light = (self.plan.light)
-            .map(|_| Listening::bind("the light rendition"))
-            .transpose()?;
-        let extra = Extra {
-            also: (self.plan.also)
-                .zip(also.as_ref())
-                .map(|(encoder, socket)| Also {
-                    encoder,
-                    url: socket.url.clone(),
-                }),
-            light: (self.plan.light)
-                .zip(light.as_ref())
-                .map(|(light, socket)| Second {
-                    light,
-                    url: socket.url.clone(),
-                }),
-        };
+        // The main rendition goes to stdout, every other one to a loopback socket of its own.
+        let mut sockets = Vec::new();
+        let mut outputs = Vec::new();
+        for rendition in &self.plan.renditions {
+            let url = match rendition.role {
+                Role::Main => ffmpeg_args::STDOUT.to_string(),
+                Role::Also | Role::Light => {
+                    let what = match rendition.role {
+                        Role::Light => "the light rendition",
+                        _ => "the second codec",
+                    };
+                    let socket = Listening::bind(what)?;
+                    let url = socket.url.clone();
+                    sockets.push(socket);
+                    url
+                }
+            };
+            outputs.push((*rendition, url));
+        }
         let args = ffmpeg_args::build(
             &self.plan.input,
             &self.plan.video,
-            &extra,
+            &outputs,
             self.broadcast.base_unix_micros,
         );
         let (ffmpeg, stdout) = Ffmpeg::spawn(&self.plan.program, &args, "ffmpeg")?;
         let Self {
+            plan,
             broadcast,
             meters,
-            main,
-            also: also_import,
-            light: light_import,
-            ..
+            imports,
         } = self;
         let (broadcast, meters): (&Broadcast, &Meters) = (broadcast, meters);
-        let mut outputs = vec![Output {
-            thread: "ingest",
-            import: Box::new(move |read: &(dyn Fn() + Sync)| {
-                broadcast.ingest(main, stdout, &meters.main, read)
-            }),
-        }];
+        let mut stdout = Some(stdout);
+        let mut sockets = sockets.into_iter();
+        let mut runs = Vec::new();
         let mut wakers: Vec<Box<dyn FnOnce()>> = Vec::new();
-        let sockets = [
-            ("ingest-also", also, also_import.as_mut(), &meters.also),
-            ("ingest-light", light, light_import.as_mut(), &meters.light),
-        ];
-        for (thread, socket, import, meter) in sockets {
-            if let (
-                Some(Listening {
-                    loopback, waker, ..
+        let each = plan.renditions.iter().zip(imports).zip(&meters.renditions);
+        for ((rendition, import), meter) in each {
+            let thread = match rendition.role {
+                Role::Main => "ingest",
+                Role::Also => "ingest-also",
+                Role::Light => "ingest-light",
+            };
+            let import: Ingest<'_> = match (rendition.role, stdout.take(), sockets.next()) {
+                (Role::Main, Some(stdout), _) => Box::new(move |read: &(dyn Fn() + Sync)| {
+                    broadcast.ingest(import, stdout, meter, read)
                 }),
-                Some(import),
-            ) = (socket, import)
-            {
-                wakers.push(waker);
-                outputs.push(Output {
-                    thread,
-                    import: Box::new(move |read: &(dyn Fn() + Sync)| {
-                        broadcast.ingest(import, loopback, meter, read)
+                (
+                    _,
+                    _,
+                    Some(Listening {
+                        loopback, waker, ..
                     }),
-                });
-            }
+                ) => {
+                    wakers.push(waker);
+                    Box::new(move |read: &(dyn Fn() + Sync)| {
+                        broadcast.ingest(import, loopback, meter, read)
+                    })
+                }
+                _ => anyhow::bail!("the ladder's main rendition must come first"),
+            };
+            runs.push(Output { thread, import });
         }
         let wake = (!wakers.is_empty()).then(|| {
             Box::new(move || wakers.into_iter().for_each(|wake| wake())) as Box<dyn FnOnce()>
         });
         Ok(Run {
             ffmpeg,
-            outputs,
+            outputs: runs,
             wake,
         })
     }
