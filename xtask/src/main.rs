@@ -16,6 +16,7 @@ mod glass;
 mod http;
 mod listening;
 mod live;
+mod netem;
 mod picture;
 mod pixel_clock;
 mod procstat;
@@ -27,6 +28,7 @@ mod workspace;
 
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -75,6 +77,28 @@ enum Task {
         #[arg(long, default_value_t = 30)]
         minutes: u64,
     },
+    /// Put a network between a client and the relay's QUIC port, on loopback: a UDP proxy that
+    /// impairs each direction as a named profile says (lan, cable, wifi, lte, congested, drop,
+    /// outage, uplink). It stops by itself and prints what it did. Example, with the demo's
+    /// relay: `cargo xtask netem --profile wifi --to 127.0.0.1:4443 --listen 127.0.0.1:4444`,
+    /// then watch with `&url=https://127.0.0.1:4444/anon` on the page's address.
+    Netem {
+        /// The conditions: lan, cable, wifi, lte, congested, drop, outage or uplink.
+        #[arg(long)]
+        profile: String,
+        /// The relay's QUIC address (loopback).
+        #[arg(long, default_value = "127.0.0.1:4443")]
+        to: std::net::SocketAddr,
+        /// Where clients connect (loopback; port 0 picks one).
+        #[arg(long, default_value = "127.0.0.1:4444")]
+        listen: std::net::SocketAddr,
+        /// How long to run, seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Seed of the random draws (loss, jitter): the same seed, the same impairment.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -87,6 +111,13 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
         Task::E2e { filter } => e2e(filter.as_deref()),
+        Task::Netem {
+            profile,
+            to,
+            listen,
+            seconds,
+            seed,
+        } => netem(&profile, to, listen, seconds, seed),
         Task::Wine => wine::run(),
         Task::Bench => bench::run(),
         Task::Soak { minutes } => soak::run(minutes),
@@ -113,6 +144,29 @@ fn test() -> anyhow::Result<()> {
     // The Windows publisher under Wine: about 10 s once built and fetched.
     wine::run()?;
     e2e(None)
+}
+
+fn netem(
+    name: &str,
+    to: std::net::SocketAddr,
+    listen: std::net::SocketAddr,
+    seconds: u64,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let profile = netem::profile::named(name).with_context(|| {
+        format!(
+            "no network profile {name:?}: one of {}",
+            netem::profile::NAMES.join(", ")
+        )
+    })?;
+    let duration = Duration::from_secs(seconds);
+    let proxy = netem::proxy::Proxy::start(listen, to, profile, seed, duration)?;
+    println!(
+        "netem: {name} between {} and {to} for {seconds} s",
+        proxy.address
+    );
+    print!("{}", proxy.wait());
+    Ok(())
 }
 
 fn e2e(filter: Option<&str>) -> anyhow::Result<()> {
