@@ -4,6 +4,7 @@
 mod av_sync;
 mod bench;
 mod bench_audio;
+mod bench_network;
 mod build_web;
 mod chromium;
 mod e2e;
@@ -77,6 +78,13 @@ enum Task {
         #[arg(long, default_value_t = 30)]
         minutes: u64,
     },
+    /// Watch the live path through each named network profile (all of them when none is
+    /// named) and print a table: glass-to-glass latency, frames shown, freezes, renditions.
+    /// Example: `cargo xtask bench-network congested wifi`.
+    BenchNetwork {
+        /// Profiles to run: lan, cable, wifi, lte, congested, drop, outage, uplink.
+        profiles: Vec<String>,
+    },
     /// Put a network between a client and the relay's QUIC port, on loopback: a UDP proxy that
     /// impairs each direction as a named profile says (lan, cable, wifi, lte, congested, drop,
     /// outage, uplink). It stops by itself and prints what it did. Example, with the demo's
@@ -111,6 +119,7 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
         Task::E2e { filter } => e2e(filter.as_deref()),
+        Task::BenchNetwork { profiles } => bench_network::run(&profiles),
         Task::Netem {
             profile,
             to,
