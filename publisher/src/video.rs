@@ -148,23 +148,24 @@ impl Pipeline for Capture {
                 Role::Also => "ingest-also",
                 Role::Light => "ingest-light",
             };
-            let import: Ingest<'_> = match (rendition.role, stdout.take(), sockets.next()) {
-                (Role::Main, Some(stdout), _) => Box::new(move |read: &(dyn Fn() + Sync)| {
-                    broadcast.ingest(import, stdout, meter, read)
-                }),
-                (
-                    _,
-                    _,
-                    Some(Listening {
+            let import: Ingest<'_> = match rendition.role {
+                Role::Main => {
+                    let stdout = stdout.take().context("the ladder has one main rendition")?;
+                    Box::new(move |read: &(dyn Fn() + Sync)| {
+                        broadcast.ingest(import, stdout, meter, read)
+                    })
+                }
+                Role::Also | Role::Light => {
+                    let Listening {
                         loopback, waker, ..
-                    }),
-                ) => {
+                    } = sockets
+                        .next()
+                        .context("a socket for each other rendition")?;
                     wakers.push(waker);
                     Box::new(move |read: &(dyn Fn() + Sync)| {
                         broadcast.ingest(import, loopback, meter, read)
                     })
                 }
-                _ => anyhow::bail!("the ladder's main rendition must come first"),
             };
             runs.push(Output { thread, import });
         }
