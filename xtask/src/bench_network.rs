@@ -18,8 +18,10 @@ use crate::netem::{profile, proxy::Proxy};
 /// How long each profile is watched: past the `drop` profile's recovery (25 s) and the
 /// `outage` profile's outage (10–13 s).
 const WINDOW: Duration = Duration::from_secs(32);
+/// How long the first frames may take after the viewer goes live.
+const WARM_UP: Duration = Duration::from_secs(20);
 /// The proxy runs longer than the window, from before the page dials.
-const SLACK: Duration = Duration::from_secs(30);
+const SLACK: Duration = Duration::from_secs(60);
 
 pub fn run(names: &[String]) -> anyhow::Result<()> {
     let names: Vec<&str> = match names.is_empty() {
@@ -80,6 +82,12 @@ fn watch(stack: &Stack, port: u16) -> anyhow::Result<String> {
     anyhow::ensure!(
         live.is_some_and(|s| s.state == "live"),
         "the viewer never went live"
+    );
+    // The picture first (the recorder finds the video by its size).
+    let painted = chromium.wait_for_stats(WARM_UP, |s| s.counters.rendered >= 30)?;
+    anyhow::ensure!(
+        painted.is_some_and(|s| s.counters.rendered >= 30),
+        "no picture within {WARM_UP:?} of going live"
     );
     let recording = glass::record(&mut chromium, Recorder::Light, WINDOW)?;
     let stats = chromium.viewer_stats()?.context("no stats")?;
