@@ -62,14 +62,16 @@ pub fn restarts(playing: Playing<'_>, update: &Catalog) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn catalog(json: &str) -> Catalog {
+    /// The catalog `json` says (the player's tests share these).
+    pub(crate) fn catalog(json: &str) -> Catalog {
         Catalog::from_value(&serde_json::from_str(json).expect("test JSON")).expect("catalog")
     }
 
-    const TWO: &str = r#"{"video":{"renditions":{
+    /// Two H.264 renditions and Opus, with a clock.
+    pub(crate) const TWO: &str = r#"{"video":{"renditions":{
         "main": {"codec":"avc1.640020","codedWidth":1280,"codedHeight":720,"bitrate":4000000},
         "light": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}
     }},"audio":{"renditions":{"a": {"codec":"opus","sampleRate":48000,"numberOfChannels":2}}},

@@ -284,15 +284,7 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn catalog(json: &str) -> Catalog {
-        Catalog::from_value(&serde_json::from_str(json).expect("test JSON")).expect("catalog")
-    }
-
-    const TWO: &str = r#"{"video":{"renditions":{
-        "main": {"codec":"avc1.640020","codedWidth":1280,"codedHeight":720,"bitrate":4000000},
-        "light": {"codec":"avc1.64001e","codedWidth":640,"codedHeight":360}
-    }},"audio":{"renditions":{"a": {"codec":"opus","sampleRate":48000,"numberOfChannels":2}}},
-    "clock":{"wall":1,"timescale":1000000}}"#;
+    use crate::player::catalog_update::tests::{TWO, catalog};
 
     /// Everything in `catalog` plays here, in hardware, starting on the best rendition.
     fn all_of(catalog: &Catalog) -> Playable {
@@ -321,6 +313,14 @@ mod tests {
             [Action::Play(plan)] => plan,
             other => panic!("expected one Play, got {other:?}"),
         }
+    }
+
+    /// Announced, and `catalog` read: probing it.
+    fn probing(catalog: &Catalog) -> Session {
+        let mut session = Session::default();
+        session.announced();
+        session.catalog(CatalogRead::Catalog(catalog.clone()), 0.0);
+        session
     }
 
     /// Announced, a catalog read and probed: playing it.
@@ -444,10 +444,8 @@ mod tests {
 
     #[test]
     fn video_that_cannot_play_leaves_the_sound_and_says_why() {
-        let mut session = Session::default();
         let two = catalog(TWO);
-        session.announced();
-        session.catalog(CatalogRead::Catalog(two.clone()), 0.0);
+        let mut session = probing(&two);
         let playable = Playable {
             video: Err("no decoder for avc1".into()),
             ..all_of(&two)
@@ -460,10 +458,8 @@ mod tests {
 
     #[test]
     fn nothing_playable_says_why_and_waits_for_the_next_catalog() {
-        let mut session = Session::default();
         let two = catalog(TWO);
-        session.announced();
-        session.catalog(CatalogRead::Catalog(two.clone()), 0.0);
+        let mut session = probing(&two);
         let nothing = Playable {
             video: Err("no decoder for avc1".into()),
             audio: None,
@@ -498,11 +494,9 @@ mod tests {
 
     #[test]
     fn a_catalog_that_arrives_while_probing_is_probed_instead() {
-        let mut session = Session::default();
         let two = catalog(TWO);
         let recoded = catalog(&TWO.replace("64001e", "64001f"));
-        session.announced();
-        session.catalog(CatalogRead::Catalog(two), 0.0);
+        let mut session = probing(&two);
         assert_eq!(
             session.catalog(CatalogRead::Catalog(recoded.clone()), 1.0),
             [Action::Probe(recoded.clone())]
