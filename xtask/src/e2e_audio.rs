@@ -100,6 +100,7 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
         json(audio)
     );
     let grown = heard.grown;
+    let stalls = listening::describe_stalls(&heard.stalls);
     ensure!(
         grown.played_share() >= MIN_PLAYED_SHARE,
         "audio played {:.1} % of the time (< {:.0} %): {}",
@@ -109,20 +110,22 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
     );
     ensure!(
         grown.concealed_percent() <= MAX_CONCEALED_PERCENT,
-        "{:.1} ms concealed in {:.1} s ({:.2} % > {MAX_CONCEALED_PERCENT} %) in {} events: {}",
+        "{:.1} ms concealed in {:.1} s ({:.2} % > {MAX_CONCEALED_PERCENT} %) in {} events; {}: {}",
         grown.concealed_ms,
         grown.seconds,
         grown.concealed_percent(),
         grown.concealments,
+        stalls,
         json(audio)
     );
     let allowed = (grown.seconds / 60.0 * MAX_CONCEALMENTS_PER_MINUTE).ceil();
     ensure!(
         grown.concealments as f64 <= allowed,
-        "{} concealments in {:.1} s (at most {allowed}), {:.1} ms: {}",
+        "{} concealments in {:.1} s (at most {allowed}), {:.1} ms; {}: {}",
         grown.concealments,
         grown.seconds,
         grown.concealed_ms,
+        stalls,
         json(audio)
     );
     ensure!(
@@ -153,7 +156,7 @@ fn plays_in_sync(name: &str, page_options: &str, judge: Judge) -> anyhow::Result
          − flash painted p50 {skew:.1} ms, |p95| {:.1} ms over {} pairs (without the frame \
          sampling: {:.1} ms); audio latency p50 {:.0} ms, video (flash painted) {:.0} ms; viewer \
          skewMs {:.1}, targetMs {:.1}, arrival \
-         p50/p95 {:.1}/{:.1} ms, buffered {:.1} ms",
+         p50/p95 {:.1}/{:.1} ms, buffered {:.1} ms; {stalls}",
         grown.played_share() * 100.0,
         grown.seconds,
         grown.concealed_ms,

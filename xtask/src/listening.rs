@@ -1,13 +1,14 @@
 //! Listening to the viewer for a window: what its audio counters grew by (sound played, time
 //! concealed where the ring ran dry, concealment events, jumps — the audible steps of the
 //! audio clock) and the sync probe's flashes and beeps that fell in it. The sound tests and
-//! the benchmark judge the same figures, from the first and last stats of the window.
+//! the benchmark judge the same figures, from the first and last stats of the window, and
+//! see the stalls of what fed the ring in it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, ensure};
 use serde_json::Value;
-use viewer_wasm::audio::status::AudioReport;
+use viewer_wasm::audio::status::{AudioReport, Stall};
 use viewer_wasm::telemetry::Report;
 
 use crate::av_sync;
@@ -19,6 +20,8 @@ pub struct Listening<T> {
     pub grown: Grown,
     /// Flashes and beeps of the window, paired.
     pub sync: av_sync::Sync,
+    /// The stalls of what feeds the ring that ended in the window.
+    pub stalls: Vec<Stall>,
     /// The stats at the window's end.
     pub last: Report,
     /// What was done while listening returned.
@@ -63,6 +66,19 @@ impl Grown {
     pub fn per_minute(&self, count: u64) -> f64 {
         count as f64 / (self.seconds / 60.0)
     }
+}
+
+/// The stalls in words: how many, then each one's gap and what the ring had left at its end.
+pub fn describe_stalls(stalls: &[Stall]) -> String {
+    let each: Vec<String> = stalls
+        .iter()
+        .map(|stall| format!("{:.0} ms ({:.0} ms left)", stall.gap_ms, stall.buffered_ms))
+        .collect();
+    format!(
+        "{} stalls of the writer's input [{}]",
+        stalls.len(),
+        each.join(", ")
+    )
 }
 
 /// A new publisher of `name` (with `publisher_args`) on `stack`, and a browser watching it with
@@ -116,7 +132,12 @@ pub fn listen<T>(
         .filter(|flash| within(&flash.painted))
         .collect();
     let beeps: Vec<f64> = times("beeps").into_iter().filter(within).collect();
+    let stalls = last.audio.stalls.iter().copied();
+    let stalls = stalls
+        .filter(|stall| within(&stall.ended_unix_ms))
+        .collect();
     Ok(Listening {
+        stalls,
         grown: Grown::between(&first.audio, &last.audio, elapsed),
         sync: av_sync::measure(&flashes, &beeps),
         last,

@@ -13,7 +13,7 @@ use crate::audio::drift::{self, Corrector, Plan};
 use crate::audio::pairing::Pairing;
 use crate::audio::ring::{Counters, Ring, Written};
 use crate::audio::schedule::Playout;
-use crate::audio::status::{AudioReport, AudioStatus};
+use crate::audio::status::{AudioReport, AudioStatus, STALL_MS, Stall};
 use crate::audio::worker_link::{OutputStamp, TICK_MS};
 use crate::clock::Clock;
 
@@ -69,6 +69,8 @@ pub struct Player {
     anchor_unix_ms: Option<f64>,
     /// The worklet's played counter as last seen.
     played: Option<u32>,
+    /// When the previous chunk came out of the decoder, Unix ms.
+    previous_unix_ms: Option<f64>,
 }
 
 impl Player {
@@ -88,6 +90,7 @@ impl Player {
             corrector: Corrector::default(),
             anchor_unix_ms: None,
             played: None,
+            previous_unix_ms: None,
         }
     }
 
@@ -125,8 +128,9 @@ impl Player {
     /// stalled and the ring ran dry — resumes the sound where the concealment leaves off
     /// instead of skipping to where the plan says: the stall has already been heard as the
     /// concealment, and a skip on top would be a second audible step. The latency grows by
-    /// what was concealed; the jitter buffer asks for about as much, having measured the
-    /// stall, and what it does not ask for is given back by stretching.
+    /// what was concealed and a headroom (stalls vary: the next may be longer), reached by
+    /// stretching; the jitter buffer asks for about as much, having measured the stall, and
+    /// what it does not ask for is given back by stretching.
     pub fn arrived(&mut self, chunk: Chunk, moment: &Moment) -> Option<Plan> {
         let counters = moment.counters;
         let concealed_since = self.update_status(&counters);
@@ -135,6 +139,15 @@ impl Player {
             return None;
         }
         let now_unix_ms = moment.now_unix_ms;
+        if let Some(previous) = self.previous_unix_ms.replace(now_unix_ms)
+            && now_unix_ms - previous >= STALL_MS
+        {
+            self.status.stalled(Stall {
+                ended_unix_ms: now_unix_ms,
+                gap_ms: now_unix_ms - previous,
+                buffered_ms: self.status.buffered_ms.unwrap_or(0.0),
+            });
+        }
         let capture_unix_ms = match self.clock {
             Some(clock) => clock.sender_unix_ms(timestamp_us),
             None => {
@@ -167,7 +180,9 @@ impl Player {
                 .target_ms(moment.video_latency_p50, output_latency_ms, now_unix_ms);
         let heard_unix_ms = clock.heard_unix_ms(self.write);
         let mut lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
-        if concealed_since && (0.0..=MAX_RESUME_MS).contains(&lateness_ms) {
+        // After a concealment the latency is at least where sound resumed, with headroom
+        // (also when the jitter buffer's ask already covers the resumed write).
+        if concealed_since && lateness_ms <= MAX_RESUME_MS {
             target_ms = self.playout.resumed(target_ms + lateness_ms, now_unix_ms);
             lateness_ms = heard_unix_ms - (capture_unix_ms + target_ms);
         }

@@ -38,6 +38,11 @@ pub const SETTLE_MS: f64 = 5_000.0;
 /// (held, then let go, as any other ask) — but not the start's whole wait, which was the
 /// page starting up.
 pub const START_CARRY_MS: f64 = 30.0;
+/// What a concealment leaves in the buffer beyond the stall it covered, ms: stalls of a
+/// starved machine vary in length (CI's proof loop saw two in 20 s, the second longer than
+/// the first left room for), so the next one is covered with this to spare. Reached by
+/// stretching, at most [`crate::audio::drift::MAX_STRETCH`]: never a jump.
+pub const RESUME_HEADROOM_MS: f64 = 15.0;
 /// Audio follows video up to this latency, ms. Video later than that has fallen behind (a stalled
 /// decoder waiting for a keyframe) and will catch up; sound that followed it would only pile up.
 pub const MAX_FOLLOW_MS: f64 = 400.0;
@@ -198,12 +203,14 @@ impl Playout {
 
     /// Sound resumed after a concealment at `latency_ms` (the stall was heard as the
     /// concealment; skipping to the plan would be a second audible step): the latency is
-    /// held there as if the jitter buffer had asked for it, and let go as its ask is. The
+    /// held there, [`RESUME_HEADROOM_MS`] above it, as if the jitter buffer had asked for it,
+    /// and let go as its ask is. The
     /// target now.
     pub fn resumed(&mut self, latency_ms: f64, now_unix_ms: f64) -> f64 {
+        let covered = latency_ms + RESUME_HEADROOM_MS;
         let level = match self.needed {
-            Some((level, _, _)) => level.max(latency_ms),
-            None => latency_ms,
+            Some((level, _, _)) => level.max(covered),
+            None => covered,
         };
         self.needed = Some((level, now_unix_ms, now_unix_ms));
         level.max(self.follow.map_or(level, |(followed, _)| followed))

@@ -325,3 +325,27 @@ fn a_stall_after_a_calm_minute_is_concealed_and_resumed_from_not_skipped() {
         &heard[58..]
     );
 }
+
+#[test]
+fn a_second_longer_stall_finds_headroom_left_by_the_first() {
+    // CI's run 9 of the proof loop: two stalls of the writer in the window, the second
+    // longer than what the first left in the ring — each concealed. Stalls on a starved
+    // machine vary in length; the buffer a concealment leaves covers the stall and some more.
+    let stalls = [12_000.0, 20_000.0];
+    let heard = run(Path {
+        seconds: 30,
+        network: calm,
+        writer: |reached| {
+            let stall_ms = if reached < 16_000.0 { 45.0 } else { 57.0 };
+            starved_writer(reached, stall_ms, &stalls, 3_000.0)
+        },
+        video_latency_ms: Some(17.0),
+    });
+    let window = total(&heard[6..26]);
+    assert_eq!(window.jumps, 0, "{:?}", &heard[6..26]);
+    assert!(
+        window.concealments <= 1 && ms(window.concealed_frames) <= 20.0,
+        "{window:?}: {:?}",
+        &heard[6..26]
+    );
+}

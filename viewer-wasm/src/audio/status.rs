@@ -1,12 +1,32 @@
 //! What `stats().audio` reports: the audio state (including why there is no sound), the
 //! playing rendition, the ring's fill, underruns and concealment, and the audio latency and
-//! A/V skew.
+//! A/V skew, and the recent stalls of what feeds the ring.
+
+use std::collections::VecDeque;
 
 use crate::stats::{Summary, Window};
 
 /// Audio latency samples kept: five seconds of 10 ms packets.
 const LATENCY_SAMPLES: usize = 500;
 const LATENCY_WINDOW_MS: f64 = 5_000.0;
+/// A chunk that comes out of the decoder this long after the previous one ends a stall, ms:
+/// two packet intervals with nothing to write.
+pub const STALL_MS: f64 = 20.0;
+/// Stalls kept for the report.
+const STALLS_KEPT: usize = 32;
+
+/// A stretch in which no chunk came out of the decoder: the writer thread, the decoder or what
+/// delivers the packets held up. What the ring had left when it ended says whether it was heard.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stall {
+    /// When it ended (the chunk after it came out), Unix ms.
+    pub ended_unix_ms: f64,
+    /// How long nothing came, ms.
+    pub gap_ms: f64,
+    /// Audio left in the ring when it ended, ms (0: the worklet concealed).
+    pub buffered_ms: f64,
+}
 
 /// Where audio playback is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,6 +101,8 @@ pub struct AudioStatus {
     pub volume: f64,
     /// Capture → speakers, per chunk as scheduled.
     latency: Window,
+    /// The latest stalls, oldest first.
+    pub stalls: VecDeque<Stall>,
     /// Frames concealed over the playback, to set against `frames_played`.
     concealed_frames: u64,
     /// The worklet's concealment counters as last seen; `None` before its first report.
@@ -115,6 +137,7 @@ impl Default for AudioStatus {
             muted: false,
             volume: 1.0,
             latency: Window::new(LATENCY_SAMPLES, LATENCY_WINDOW_MS),
+            stalls: VecDeque::new(),
             concealed_frames: 0,
             concealment_counters: None,
             playback: None,
@@ -160,6 +183,9 @@ pub struct AudioReport {
     pub latency_ms: Summary,
     /// Audio latency minus video latency (medians): positive when sound comes after picture.
     pub skew_ms: Option<f64>,
+    /// The latest stalls (at most 32), oldest first (absent from older viewers' reports).
+    #[serde(default)]
+    pub stalls: Vec<Stall>,
 }
 
 impl AudioStatus {
@@ -221,6 +247,14 @@ impl AudioStatus {
             (AudioState::Muted, false) => AudioState::Playing,
             (state, _) => state,
         };
+    }
+
+    /// A stall ended: kept for the report, the oldest let go.
+    pub fn stalled(&mut self, stall: Stall) {
+        if self.stalls.len() == STALLS_KEPT {
+            self.stalls.pop_front();
+        }
+        self.stalls.push_back(stall);
     }
 
     /// A chunk captured at `capture_unix_ms` is scheduled to be heard at `heard_unix_ms`.
@@ -296,6 +330,7 @@ impl AudioStatus {
             volume: self.volume,
             latency_ms,
             skew_ms: None,
+            stalls: self.stalls.iter().copied().collect(),
         }
     }
 
