@@ -538,15 +538,15 @@ mod tests {
             light.last().map(String::as_str),
             Some("tcp://127.0.0.1:9/light")
         );
-        // Same low-latency encoding; half the GOP's frames at half the rate: same 2 s, and the
-        // keyframes land on the same source frames.
+        // Same low-latency encoding at half the rate, a keyframe each second (30 frames): on
+        // the same source frames as the main one's, twice per main GOP.
         for (flag, value) in [
             ("-fps_mode", "passthrough"),
             ("-preset", "veryfast"),
             ("-tune", "zerolatency"),
             ("-bf", "0"),
-            ("-g", "60"),
-            ("-keyint_min", "60"),
+            ("-g", "30"),
+            ("-keyint_min", "30"),
             ("-sc_threshold", "0"),
             ("-b:v", "750k"),
             ("-f", "flv"),
@@ -585,7 +585,11 @@ mod tests {
         assert!(!graph.contains("select="), "{graph}");
         let light = output(&args, "[light]");
         assert!(!light.contains(&"-r".to_string()), "{light:?}");
-        assert_eq!(value_after(light, "-g"), "120");
+        assert_eq!(
+            value_after(light, "-g"),
+            "60",
+            "a second at the nominal rate"
+        );
     }
 
     fn with(encoder: Encoder) -> Video {

@@ -23,6 +23,10 @@ use crate::encoder::Encoder;
 
 /// The frame rate the light rendition aims at.
 pub const TARGET_FPS: u32 = 30;
+/// The light rendition's keyframe interval, s (at most the main one's): it is what a viewer
+/// whose link or decoder cannot keep up steps down to, and the switch happens at its next
+/// keyframe — so a step down waits a second at most, not a main GOP.
+pub const LIGHT_GOP_SECONDS: u32 = 1;
 
 /// How to capture and encode the main picture.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -80,7 +84,8 @@ pub struct Rendition {
     pub every: u32,
     /// The source's frame rate, when known: this rendition's is this / `every`.
     pub source_fps: Option<u32>,
-    /// Frames per GOP: the main's GOP divided by `every`.
+    /// Frames per GOP: the main's GOP divided by `every`; the light one's a second's worth
+    /// ([`LIGHT_GOP_SECONDS`]).
     pub gop_frames: u32,
     pub bitrate_kbps: u32,
     pub encoder: Encoder,
@@ -143,7 +148,7 @@ fn light_of(main: &Video, encoder: Encoder, rate_known: bool) -> Rendition {
         height: half(main.height),
         every,
         source_fps: rate_known.then_some(main.fps),
-        gop_frames: gop / every,
+        gop_frames: (main.fps * LIGHT_GOP_SECONDS / every).clamp(1, gop / every),
         // A quarter of the pixels gets a third of the bits per frame (small pictures need more
         // bits per pixel): 750 kb/s at 30 fps for the default 4500 kb/s 720p60.
         bitrate_kbps: (main.bitrate_kbps / 3 / every).max(100),
@@ -212,13 +217,16 @@ mod tests {
     }
 
     #[test]
-    fn the_default_720p60_steps_down_to_360p30_with_keyframes_on_the_same_frames() {
+    fn the_default_720p60_steps_down_to_360p30_with_a_keyframe_each_second() {
         let light = light_of_x264(&Video::default(), true);
         assert_eq!((light.width, light.height), (640, 360));
         assert_eq!((light.every, light.source_fps), (2, Some(60)));
-        assert_eq!(
-            light.gop_frames * light.every,
-            Video::default().gop_frames()
+        assert_eq!(light.gop_frames, 30);
+        assert!(
+            Video::default()
+                .gop_frames()
+                .is_multiple_of(light.gop_frames * light.every),
+            "its keyframes fall on the main one's frames, and on every main keyframe"
         );
         assert_eq!(light.bitrate_kbps, 750);
         assert_eq!(light.to_string(), "640x360 30 fps, 750 kb/s");
@@ -245,7 +253,17 @@ mod tests {
     fn sources_of_unknown_rate_keep_every_frame() {
         let light = light_of_x264(&Video::default(), false);
         assert_eq!((light.every, light.source_fps), (1, None));
-        assert_eq!(light.gop_frames, Video::default().gop_frames());
+        assert_eq!(light.gop_frames, Video::default().fps);
+        let one_second_gop = Video {
+            gop_seconds: 1,
+            ..Video::default()
+        };
+        let light = light_of_x264(&one_second_gop, false);
+        assert_eq!(
+            light.gop_frames,
+            one_second_gop.gop_frames(),
+            "at most the main one's"
+        );
         assert_eq!(light.to_string(), "640x360, 1500 kb/s");
     }
 

@@ -6,8 +6,9 @@
 //! "Behind" is the larger of two lags: the decode lag in media time (see [`super::decode`]),
 //! and how much later than usual frames reach the player ([`Lateness`]: a network that cannot
 //! carry the rendition, or a page too busy to read it). More than [`STEP_DOWN_LAG_MS`] for
-//! [`STEP_DOWN_AFTER_MS`] on end, or a jump to the next keyframe (which happens only beyond the
-//! jump budget) steps down at once.
+//! [`STEP_DOWN_AFTER_MS`] on end ([`LATE_STEP_DOWN_AFTER_MS`] when it is the frames that come
+//! late), or a jump to the next keyframe (which happens only beyond the jump budget) steps
+//! down at once.
 //!
 //! A probe up needs evidence of headroom too: the decoder's busy fraction (each frame's
 //! service time, from its submission or the previous output, whichever is later, to its
@@ -18,6 +19,10 @@
 /// Decode lag that, sustained, means the viewer cannot keep up with this rendition.
 pub const STEP_DOWN_LAG_MS: f64 = 150.0;
 pub const STEP_DOWN_AFTER_MS: f64 = 1000.0;
+/// How long frames arriving that late must last to step down: a network that cannot carry the
+/// rendition only gets later, while a stall of the network (a Wi-Fi scan, a roam) is over, and
+/// its frames in, well within this.
+pub const LATE_STEP_DOWN_AFTER_MS: f64 = 500.0;
 
 /// Decode lag under which the viewer counts as comfortable.
 pub const CALM_LAG_MS: f64 = 50.0;
@@ -46,6 +51,8 @@ pub struct Ladder {
     costs: Vec<f64>,
     playing: usize,
     load: DecodeLoad,
+    /// How much later than usual frames arrive now, ms.
+    late_ms: f64,
     behind_since: Option<f64>,
     calm_since: Option<f64>,
     probe_after_ms: f64,
@@ -62,6 +69,7 @@ impl Ladder {
             costs,
             playing,
             load: DecodeLoad::default(),
+            late_ms: 0.0,
             behind_since: None,
             calm_since: None,
             probe_after_ms: FIRST_PROBE_MS,
@@ -79,6 +87,11 @@ impl Ladder {
     /// telemetry's decode time).
     pub fn decoded(&mut self, now_ms: f64, took_ms: f64) {
         self.load.decoded(now_ms, took_ms);
+    }
+
+    /// Frames of the rendition playing now arrive `late_ms` later than usual ([`Lateness`]).
+    pub fn arriving(&mut self, late_ms: f64) {
+        self.late_ms = late_ms;
     }
 
     /// Whether the rung above would leave the decoder some headroom, judged by the load now.
@@ -114,7 +127,11 @@ impl Ladder {
         if lag_ms > STEP_DOWN_LAG_MS || jumped {
             self.calm_since = None;
             let since = *self.behind_since.get_or_insert(now_ms);
-            let sustained = now_ms - since >= STEP_DOWN_AFTER_MS;
+            let after = match self.late_ms > STEP_DOWN_LAG_MS {
+                true => LATE_STEP_DOWN_AFTER_MS,
+                false => STEP_DOWN_AFTER_MS,
+            };
+            let sustained = now_ms - since >= after;
             if (jumped || sustained) && self.playing + 1 < self.costs.len() {
                 if self
                     .stepped_up_at

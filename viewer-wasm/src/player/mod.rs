@@ -14,9 +14,12 @@ pub mod catalog_update;
 pub mod decode;
 pub mod ladder;
 pub mod paint;
+pub mod priority;
 pub mod session;
 #[cfg(test)]
 mod sim;
+#[cfg(test)]
+mod sim_link;
 
 use std::collections::VecDeque;
 
@@ -24,6 +27,13 @@ use crate::telemetry::{Report, Telemetry};
 use decode::{Next, Scheduler};
 use ladder::{Ladder, Lateness};
 use paint::{Offered, PaintSlot};
+
+/// How far behind the picture a keyframe of the rendition being switched to may be and still
+/// be switched at, ms: the picture holds until the new rendition passes it. A rendition
+/// stepped up to has larger keyframes than the one playing, which cross the link after the
+/// frame of the same instant: on a link with headroom they come tens of ms behind, and a
+/// switch that waited for one ahead of the picture would never happen.
+pub const SWITCH_HOLD_MS: f64 = 150.0;
 
 /// One encoded video frame as read from the track.
 #[derive(Debug, Clone, PartialEq)]
@@ -134,10 +144,13 @@ impl<P, F> Player<P, F> {
             self.decode.push(frame)
         } else if self.pending == Some(frame.rendition)
             && frame.keyframe
-            && !self.decode.decoded_past(frame.timestamp_us)
+            && !self
+                .decode
+                .decoded_past(frame.timestamp_us + SWITCH_HOLD_MS * 1000.0)
         {
-            // The switch happens at the new rendition's first keyframe that is still ahead of
-            // the picture: its current group starts in the past, so that is normally the next.
+            // The switch happens at the new rendition's first keyframe that is not behind the
+            // picture by more than SWITCH_HOLD_MS: its current group starts in the past, so that
+            // is normally the next.
             self.actions.push_back(Action::Unsubscribe(self.current));
             self.current = frame.rendition;
             self.pending = None;
@@ -233,6 +246,7 @@ impl<P, F> Player<P, F> {
                 }
             }
         }
+        self.ladder.arriving(self.lateness.late_ms());
         let behind = self.decode.lag_ms().max(self.lateness.late_ms());
         if let Some(to) = self.ladder.update(now_ms, behind, jumped) {
             self.switch_to(to);

@@ -11,7 +11,8 @@
 
 use std::collections::VecDeque;
 
-use super::{Action, Encoded, Player};
+use super::sim_link::{SharedLink, Stream};
+use super::{Action, Encoded, Player, priority};
 
 /// A stream, a network, a decoder and a page thread.
 #[derive(Debug, Clone)]
@@ -38,15 +39,20 @@ pub struct Scenario {
     pub light: Option<Light>,
     /// What a person sees is measured from here on (ms).
     pub measure_from_ms: f64,
-    /// The share of the main rendition's bitrate the network carries (the light one always
-    /// fits): below 1, its frames queue up on the way.
-    pub main_link: Option<f64>,
+    /// A bottleneck every subscribed track shares: its rate in kb/s from each time (ms) on,
+    /// the relay's sender in front of it (`sim_link.rs`). Empty: no bottleneck, each track's
+    /// frames cross as they come.
+    pub link_kbps: Vec<(f64, f64)>,
+    /// The mean bitrate of the main and the light rendition, kb/s.
+    pub kbps: [f64; 2],
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct Light {
     pub every: u64,
     pub cost: f64,
+    /// Capture instants per group (its keyframe interval, as the main one's `gop`).
+    pub gop: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,7 +84,9 @@ impl Default for Scenario {
             paint_ms: 1.0,
             light: None,
             measure_from_ms: 1000.0,
-            main_link: None,
+            link_kbps: Vec::new(),
+            // The publisher's test pattern: 720p60 and its light rendition.
+            kbps: [4_900.0, 900.0],
         }
     }
 }
@@ -96,6 +104,10 @@ pub struct Outcome {
     pub dropped: u64,
     /// The rendition decoded at the end.
     pub rendition: usize,
+    /// Rendition switches made.
+    pub switches: u64,
+    /// When the rendition decoded changed, ms.
+    pub switched_at_ms: Vec<f64>,
 }
 
 const STEP_MS: f64 = 0.25;
@@ -132,7 +144,6 @@ struct DecoderThread {
 /// A subscribed rendition's track: the next frame it delivers, and from when.
 #[derive(Debug, Clone, Copy)]
 struct Subscribed {
-    first: u64,
     next: u64,
     since_ms: f64,
 }
@@ -150,18 +161,19 @@ impl Scenario {
         }
     }
 
-    /// When a subscribed track's next frame arrives.
-    fn track_arrival_ms(&self, rendition: usize, track: &Subscribed) -> f64 {
-        let arrival = self
-            .arrival_ms(track.next)
-            .max(track.since_ms + self.network_ms);
-        match self.main_link {
-            Some(share) if rendition == 0 => {
-                // Each frame takes 1 / share of a frame interval to cross the link.
-                let sent = (track.next - track.first) as f64 * 1000.0 / self.fps / share;
-                arrival.max(track.since_ms + self.network_ms + sent)
-            }
-            _ => arrival,
+    /// When a subscribed track's next frame arrives, without a bottleneck.
+    fn track_arrival_ms(&self, track: &Subscribed) -> f64 {
+        self.arrival_ms(track.next)
+            .max(track.since_ms + self.network_ms)
+    }
+
+    /// The stream as the relay's sender sees it.
+    fn stream(&self) -> Stream {
+        Stream {
+            fps: self.fps,
+            gops: [self.gop, self.gop_of(1)],
+            steps: [1, self.step(1)],
+            kbps: self.kbps,
         }
     }
 
@@ -172,16 +184,28 @@ impl Scenario {
         }
     }
 
+    /// Capture instants per group of `rendition`.
+    fn gop_of(&self, rendition: usize) -> u64 {
+        match (rendition, self.light) {
+            (1, Some(light)) => light.gop,
+            _ => self.gop,
+        }
+    }
+
+    fn is_keyframe(&self, (rendition, frame): Frame) -> bool {
+        frame.is_multiple_of(self.gop_of(rendition))
+    }
+
     fn decode_ms(&self, (rendition, frame): Frame) -> f64 {
         let scale = match (rendition, self.light) {
             (1, Some(light)) => light.cost,
             _ => 1.0,
         };
-        scale * self.frame_decode_ms(frame)
+        scale * self.frame_decode_ms((rendition, frame))
     }
 
-    fn frame_decode_ms(&self, frame: u64) -> f64 {
-        let base = if frame.is_multiple_of(self.gop) {
+    fn frame_decode_ms(&self, (rendition, frame): Frame) -> f64 {
+        let base = if self.is_keyframe((rendition, frame)) {
             self.key_ms
         } else {
             self.delta_ms
@@ -210,12 +234,18 @@ impl Scenario {
         let end_ms = self.seconds * 1000.0;
         let mut tracks: [Option<Subscribed>; 2] = [
             Some(Subscribed {
-                first: 0,
                 next: 0,
                 since_ms: 0.0,
             }),
             None,
         ];
+        let mut link = self.link_kbps.first().map(|&(_, kbps)| {
+            let mut link = SharedLink::new(self.stream(), kbps, self.network_ms);
+            link.subscribe(0, priority::video(0), 0.0);
+            link
+        });
+        let mut rates = self.link_kbps.iter().skip(1).peekable();
+        let (mut decoding, mut switched_at_ms) = (0, Vec::new());
         let mut decoder = DecoderThread::default();
         let mut tasks: VecDeque<Task> = VecDeque::new();
         let mut page_free_at = 0.0;
@@ -226,13 +256,23 @@ impl Scenario {
 
         let mut t = 0.0;
         while t < end_ms {
-            for (rendition, track) in tracks.iter_mut().enumerate() {
-                while let Some(sub) = track
-                    && sub.next < frames
-                    && self.track_arrival_ms(rendition, sub) <= t
-                {
-                    tasks.push_back(Task::Read((rendition, sub.next)));
-                    sub.next += self.step(rendition);
+            if let Some(link) = &mut link {
+                if let Some(&(_, kbps)) = rates.next_if(|&&(from, _)| from <= t) {
+                    link.set_rate(kbps);
+                }
+                link.send(t, STEP_MS);
+                while let Some(frame) = link.delivered(t) {
+                    tasks.push_back(Task::Read(frame));
+                }
+            } else {
+                for (rendition, track) in tracks.iter_mut().enumerate() {
+                    while let Some(sub) = track
+                        && sub.next < frames
+                        && self.track_arrival_ms(sub) <= t
+                    {
+                        tasks.push_back(Task::Read((rendition, sub.next)));
+                        sub.next += self.step(rendition);
+                    }
                 }
             }
             if let Some((frame, done)) = decoder.current
@@ -247,7 +287,8 @@ impl Scenario {
                 match job {
                     Job::Configure => decoder.reference = None,
                     Job::Decode(frame) => {
-                        decoder.check_reference(frame, self.step(frame.0), self.gop);
+                        let keyframe = self.is_keyframe(frame);
+                        decoder.check_reference(frame, self.step(frame.0), keyframe);
                         decoder.current = Some((frame, t + self.decode_ms(frame)));
                         tasks.push_back(Task::Dequeued);
                     }
@@ -273,7 +314,7 @@ impl Scenario {
                         t,
                         Encoded {
                             timestamp_us: self.capture_ms(frame) * 1000.0,
-                            keyframe: frame.is_multiple_of(self.gop),
+                            keyframe: self.is_keyframe((rendition, frame)),
                             rendition,
                             payload: (),
                         },
@@ -297,16 +338,23 @@ impl Scenario {
                 while let Some(action) = player.poll_action() {
                     match action {
                         Action::Subscribe(rendition) => {
+                            if let Some(link) = &mut link {
+                                link.subscribe(rendition, priority::video(rendition), t);
+                            }
                             // The relay serves the current group from its start.
                             let now = (t * self.fps / 1000.0) as u64;
-                            let first = now - now % self.gop;
+                            let first = now - now % self.gop_of(rendition);
                             tracks[rendition] = Some(Subscribed {
-                                first,
                                 next: first,
                                 since_ms: t,
                             });
                         }
-                        Action::Unsubscribe(rendition) => tracks[rendition] = None,
+                        Action::Unsubscribe(rendition) => {
+                            if let Some(link) = &mut link {
+                                link.unsubscribe(rendition);
+                            }
+                            tracks[rendition] = None;
+                        }
                         Action::Configure(_) => decoder.queue.push_back(Job::Configure),
                         Action::Decode(chunk) => {
                             let frame = (
@@ -324,6 +372,10 @@ impl Scenario {
                     }
                 }
                 page_free_at = t + cost;
+                if player.rendition() != decoding {
+                    decoding = player.rendition();
+                    switched_at_ms.push(t);
+                }
             }
             t += STEP_MS;
         }
@@ -332,6 +384,8 @@ impl Scenario {
             decoder.corrupt,
             player.telemetry.counters.dropped,
             player.rendition(),
+            player.report().switches,
+            switched_at_ms,
         )
     }
 
@@ -341,6 +395,8 @@ impl Scenario {
         corrupt: u32,
         dropped: u64,
         rendition: usize,
+        switches: u64,
+        switched_at_ms: Vec<f64>,
     ) -> Outcome {
         let from = self.measure_from_ms;
         let shown: Vec<_> = shown.iter().filter(|(t, _)| *t >= from).collect();
@@ -374,6 +430,8 @@ impl Scenario {
             corrupt,
             dropped,
             rendition,
+            switches,
+            switched_at_ms,
         }
     }
 }
@@ -381,8 +439,7 @@ impl Scenario {
 impl DecoderThread {
     /// Count a delta frame decoded without its predecessor (in its rendition, since the
     /// decoder was last configured) as corrupt.
-    fn check_reference(&mut self, (rendition, frame): Frame, step: u64, gop: u64) {
-        let keyframe = frame.is_multiple_of(gop);
+    fn check_reference(&mut self, (rendition, frame): Frame, step: u64, keyframe: bool) {
         if !keyframe && self.reference != Some((rendition, frame.wrapping_sub(step))) {
             self.corrupt += 1;
         }
@@ -498,9 +555,12 @@ mod tests {
     }
 
     /// A second rendition at half the frame rate and a quarter of the pixels.
+    /// The publisher's light rendition: half the rate, a quarter of the pixels, a keyframe
+    /// every second.
     const LIGHT: Light = Light {
         every: 2,
         cost: 0.25,
+        gop: 60,
     };
 
     #[test]
@@ -539,20 +599,56 @@ mod tests {
         assert!(outcome.frames_shown_per_s > 55.0, "{outcome:?}");
     }
 
+    /// The `congested` network profile: a 3 Mb/s link, below the main rendition's 4.9 Mb/s,
+    /// 25 ms each way; 2 s groups.
+    fn congested() -> Scenario {
+        Scenario {
+            link_kbps: vec![(0.0, 3_000.0)],
+            network_ms: 25.0,
+            light: Some(LIGHT),
+            seconds: 30.0,
+            measure_from_ms: 8_000.0,
+            ..Scenario::default()
+        }
+    }
+
     #[test]
     fn a_network_that_cannot_carry_the_main_rendition_steps_down() {
+        // What `cargo xtask bench-network congested` saw: the light rendition, subscribed
+        // after the main one at the same priority, waits behind it on the relay; its keyframe
+        // never comes and the switch never happens.
+        let outcome = congested().run();
+        assert_eq!(outcome.corrupt, 0, "{outcome:?}");
+        assert_eq!((outcome.rendition, outcome.switches), (1, 1), "{outcome:?}");
+        assert!(outcome.latency_p95_ms < 100.0, "{outcome:?}");
+        assert!(outcome.frames_shown_per_s > 29.0, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_link_that_collapses_steps_down_within_two_seconds_and_back_up_after() {
+        // The `drop` network profile: 10 Mb/s, 1.5 Mb/s from 10 s to 25 s, then 10 again.
         let outcome = Scenario {
-            main_link: Some(0.8),
+            link_kbps: vec![(0.0, 10_000.0), (10_000.0, 1_500.0), (25_000.0, 10_000.0)],
+            network_ms: 20.0,
             light: Some(LIGHT),
-            seconds: 20.0,
-            measure_from_ms: 8000.0,
+            seconds: 45.0,
+            measure_from_ms: 1_000.0,
             ..Scenario::default()
         }
         .run();
         assert_eq!(outcome.corrupt, 0, "{outcome:?}");
-        assert_eq!(outcome.rendition, 1, "{outcome:?}");
-        assert!(outcome.latency_p95_ms < 100.0, "{outcome:?}");
-        assert!(outcome.frames_shown_per_s > 29.0, "{outcome:?}");
+        let switched = &outcome.switched_at_ms;
+        assert!(
+            switched
+                .first()
+                .is_some_and(|&at| (10_000.0..12_000.0).contains(&at)),
+            "{outcome:?}"
+        );
+        assert!(
+            switched.get(1).is_some_and(|&at| at > 25_000.0),
+            "back up once the link is back: {outcome:?}"
+        );
+        assert_eq!(outcome.rendition, 0, "{outcome:?}");
     }
 
     #[test]

@@ -23,13 +23,10 @@ use super::shared::Shared;
 use super::video_track;
 use crate::audio::status::AudioState;
 use crate::catalog::{self, AudioRendition, Catalog};
+use crate::player::priority;
 use crate::player::session::{Action, CatalogRead, Plan, Playable, Session, VideoLadder};
 use crate::selection;
 
-/// Subscriber priorities, as hang orders them: the catalog preempts the media.
-const CATALOG_PRIORITY: u8 = 100;
-/// Audio is small and a gap in it is heard: it goes before video.
-const AUDIO_PRIORITY: u8 = 80;
 /// How long an audio group may trail the newest one and still be delivered.
 const AUDIO_MAX_AGE: Duration = Duration::from_millis(200);
 
@@ -233,7 +230,7 @@ async fn open(
         .request_broadcast(path)
         .await
         .map_err(|err| format!("cannot open broadcast {path}: {err}"))?;
-    let subscription = track::Subscription::default().with_priority(CATALOG_PRIORITY);
+    let subscription = track::Subscription::default().with_priority(priority::CATALOG);
     let catalog_track = subscribe(&broadcast, catalog::TRACK, subscription).await?;
     Ok((broadcast, CatalogTrack::new(catalog_track)))
 }
@@ -354,7 +351,7 @@ async fn choose_audio(shared: &Shared, catalog: &Catalog) -> Option<(String, Aud
 /// while: the playout decides what a late packet is still good for.
 pub fn audio_subscription() -> track::Subscription {
     track::Subscription::default()
-        .with_priority(AUDIO_PRIORITY)
+        .with_priority(priority::AUDIO)
         .with_max_age(AUDIO_MAX_AGE)
 }
 

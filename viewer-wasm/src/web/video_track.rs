@@ -17,10 +17,7 @@ use moq_net::{broadcast, frame, group, kio, track};
 use super::decoder::Decoder;
 use super::shared::{Shared, TrackRequest};
 use crate::container;
-use crate::player::Encoded;
-
-/// Subscriber priority of video, as hang orders it: below audio and the catalog.
-pub const VIDEO_PRIORITY: u8 = 60;
+use crate::player::{Encoded, priority};
 
 /// Frames handled back to back without waiting before the loop yields to the browser, so a
 /// backlog never holds the page's thread for long.
@@ -112,7 +109,7 @@ fn frames(
     rendition: usize,
 ) -> LocalBoxStream<'static, Read> {
     let subscribed = async move {
-        let subscription = track::Subscription::default().with_priority(VIDEO_PRIORITY);
+        let subscription = track::Subscription::default().with_priority(priority::video(rendition));
         let track = broadcast
             .track(&name)
             .ok()?
