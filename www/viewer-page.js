@@ -162,6 +162,7 @@ function update() {
     ` · ${fps.toFixed(0)} fps · dropped ${stats.framesDropped}` +
     ` · ${stats.codec ?? "–"} ${resolution}` +
     ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms · behind ${ms(stats.lagMs)} ms` +
+    (stats.bandwidthKbps == null ? "" : ` · link ${(stats.bandwidthKbps / 1000).toFixed(1)} Mb/s`) +
     audioLine(stats.audio);
 }
 

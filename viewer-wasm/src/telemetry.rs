@@ -72,6 +72,10 @@ pub struct Report {
     pub late_ms: Option<f64>,
     /// Rendition switches since the viewer was created (set by the player).
     pub switches: u64,
+    /// The relay's estimate of what it can send this viewer, kb/s (its congestion
+    /// controller's; absent where the relay reports none).
+    #[serde(default)]
+    pub bandwidth_kbps: Option<f64>,
     pub audio: AudioReport,
 }
 
@@ -93,6 +97,8 @@ pub struct Telemetry {
     last_frame_ms: f64,
     /// Whether the viewer went offline because video stopped, rather than by unannouncement.
     stalled: bool,
+    /// The relay's bandwidth estimate, b/s.
+    pub bandwidth_bps: Option<u64>,
 }
 
 impl Default for Telemetry {
@@ -111,6 +117,7 @@ impl Default for Telemetry {
             in_flight: DecodeTimes::default(),
             last_frame_ms: 0.0,
             stalled: false,
+            bandwidth_bps: None,
         }
     }
 }
@@ -235,6 +242,7 @@ impl Telemetry {
             lag_ms: None,
             late_ms: None,
             switches: 0,
+            bandwidth_kbps: self.bandwidth_bps.map(|bps| bps as f64 / 1000.0),
         }
     }
 }

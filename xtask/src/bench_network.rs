@@ -46,9 +46,9 @@ pub fn run(names: &[String]) -> anyhow::Result<()> {
         WINDOW.as_secs()
     );
     println!(
-        "| profile | glass p50 / p95 | frames shown/s | longest freeze | rendition at end | switches | viewer latency p50 / p95 | proxy (down) |"
+        "| profile | glass p50 / p95 | frames shown/s | longest freeze | rendition at end | switches | viewer latency p50 / p95 | relay's estimate | proxy (down) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for name in names {
         let profile = profile::named(name).context("profile")?;
         let proxy = Proxy::start("127.0.0.1:0".parse()?, quic, profile, 1, WINDOW + SLACK)?;
@@ -63,7 +63,7 @@ pub fn run(names: &[String]) -> anyhow::Result<()> {
         );
         match row {
             Ok(row) => println!("| {name} | {row} | {proxy} |"),
-            Err(err) => println!("| {name} | failed: {err:#} | | | | | | {proxy} |"),
+            Err(err) => println!("| {name} | failed: {err:#} | | | | | | | {proxy} |"),
         }
     }
     Ok(())
@@ -95,7 +95,7 @@ fn watch(stack: &Stack, port: u16) -> anyhow::Result<String> {
     let ms = |v: f64| format!("{v:.0} ms");
     let glass = |f: fn(&glass::Summary) -> f64| summary.as_ref().map_or("n/a".into(), |s| ms(f(s)));
     Ok(format!(
-        "{} / {} | {} | {} | {} | {} | {} / {}",
+        "{} / {} | {} | {} | {} | {} | {} / {} | {}",
         glass(|s| s.p50),
         glass(|s| s.p95),
         summary
@@ -109,5 +109,8 @@ fn watch(stack: &Stack, port: u16) -> anyhow::Result<String> {
         stats.switches,
         stats.latency_ms.p50.map_or("n/a".into(), ms),
         stats.latency_ms.p95.map_or("n/a".into(), ms),
+        stats
+            .bandwidth_kbps
+            .map_or("n/a".into(), |kbps| format!("{:.1} Mb/s", kbps / 1000.0)),
     ))
 }

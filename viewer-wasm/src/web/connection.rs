@@ -8,8 +8,9 @@ use std::future::Future;
 use std::pin::pin;
 use std::rc::Rc;
 
+use futures::FutureExt;
 use futures::future::{Either, select};
-use moq_net::{origin, time};
+use moq_net::{bandwidth, kio, origin, time};
 use url::Url;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -27,6 +28,9 @@ use crate::state::Event;
 pub enum Link {
     Dialling,
     Connected,
+    /// The relay's estimate of what it can send this session, b/s (its congestion
+    /// controller's, reported over moq-lite's PROBE stream), or `None` once it has none.
+    Bandwidth(Option<u64>),
     /// The connection ended, and why (never naming the subscribe token).
     Lost(String),
 }
@@ -47,9 +51,11 @@ pub async fn run<F, Following>(
     let mut redial = Redial::default();
     loop {
         on(Link::Dialling);
-        let Err(message) = session(&relay, fingerprint.as_deref(), &mut follow, || {
-            redial.connected(now_ms());
-            on(Link::Connected);
+        let Err(message) = session(&relay, fingerprint.as_deref(), &mut follow, &mut |link| {
+            if let Link::Connected = link {
+                redial.connected(now_ms());
+            }
+            on(link);
         })
         .await;
         // The messages may name the session URL: never show its subscribe token.
@@ -71,7 +77,9 @@ pub async fn run_viewer(shared: Rc<Shared>) {
     let on = |link| match link {
         Link::Dialling => shared.on(Event::Dialling),
         Link::Connected => shared.on(Event::Connected),
+        Link::Bandwidth(bps) => shared.video(|player, _| player.telemetry.bandwidth_bps = bps),
         Link::Lost(why) => {
+            shared.video(|player, _| player.telemetry.bandwidth_bps = None);
             shared.stop_video();
             shared.on(Event::Failed(why));
         }
@@ -85,7 +93,7 @@ async fn session<F, Following>(
     relay: &str,
     fingerprint: Option<&str>,
     follow: &mut F,
-    connected: impl FnOnce(),
+    on: &mut impl FnMut(Link),
 ) -> Result<Infallible, String>
 where
     F: FnMut(origin::Consumer) -> Following,
@@ -97,17 +105,19 @@ where
 
     let (origin, origin_driver) = origin::Producer::new(origin::Config::default());
     let announcements = origin.consume();
-    let (_session, driver) = moq_net::Client::new()
+    let (session, driver) = moq_net::Client::new()
         .with_subscriber(origin)
         .connect_lite(time::Instant::now(), transport)
         .await
         .map_err(|err| format!("MoQ handshake with {} failed: {err}", dial.session))?;
-    connected();
+    on(Link::Connected);
 
     let session_driver = pin!(time::run(driver));
     let origin_driver = pin!(time::run(origin_driver));
     let drivers = select(session_driver, origin_driver);
     let following = pin!(follow(announcements));
+    let reporting = pin!(report_bandwidth(session.recv_bandwidth(), on));
+    let following = select(following, reporting).map(|either| either.factor_first().0);
     Err(match select(following, drivers).await {
         Either::Left((Err(message), _)) => message,
         Either::Left((Ok(never), _)) => match never {},
@@ -118,6 +128,20 @@ where
             format!("subscription origin stopped: {err}")
         }
     })
+}
+
+/// Tell `on` each change of the relay's bandwidth estimate, for as long as the session lasts
+/// (a relay that sends none leaves it waiting).
+async fn report_bandwidth(
+    estimate: Option<bandwidth::Consumer>,
+    on: &mut impl FnMut(Link),
+) -> Result<Infallible, String> {
+    if let Some(mut estimate) = estimate {
+        while let Ok(rate) = kio::wait(|waiter| estimate.poll_changed(waiter)).await {
+            on(Link::Bandwidth(rate.map(bandwidth::Rate::as_bps)));
+        }
+    }
+    std::future::pending().await
 }
 
 /// Open the WebTransport session, offering only moq-lite (the viewer speaks nothing else).

@@ -120,7 +120,8 @@ impl Viewer {
     /// rendition painted), `hardwareAcceleration`, `framesReceived`, `framesDecoded`,
     /// `framesRendered`, `framesDropped`, `decoderErrors`, `latencyMs: {last, p50, p95}`
     /// (paint wall clock minus capture wall clock, last ~5 s), `decodeMs`, `rendition` (0 is
-    /// the best), `lagMs` (decoding behind the newest frame received), `switches`, and `audio`
+    /// the best), `lagMs` (decoding behind the newest frame received), `switches`,
+    /// `bandwidthKbps` (the relay's estimate of what it can send this viewer), and `audio`
     /// (see `audio::status::AudioReport`: `state` "off" | "starting" | "blocked" (needs a
     /// click: call `unmute()`) | "playing" | "muted" | "unsupported" | "error", `thread`
     /// ("worker" | "page": where sound is decoded), `underruns`,

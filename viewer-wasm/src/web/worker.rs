@@ -76,7 +76,8 @@ pub fn audio_worker_main(start: &str, buffer: SharedArrayBuffer) -> Result<(), J
 /// Keep a session to the relay and play the track on each.
 async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player>>) {
     let on = |link| match link {
-        Link::Dialling => {}
+        // The page's own session reports the bandwidth video competes for.
+        Link::Dialling | Link::Bandwidth(_) => {}
         Link::Connected => player.borrow_mut().core.status.error = None,
         Link::Lost(why) => {
             let mut player = player.borrow_mut();
