@@ -16,6 +16,8 @@
 //! [`PROBE_HEADROOM`]. Without it a viewer that cannot decode the rung above would probe,
 //! stall, and step down again every few minutes.
 
+use std::collections::VecDeque;
+
 /// Decode lag that, sustained, means the viewer cannot keep up with this rendition.
 pub const STEP_DOWN_LAG_MS: f64 = 150.0;
 pub const STEP_DOWN_AFTER_MS: f64 = 1000.0;
@@ -23,6 +25,11 @@ pub const STEP_DOWN_AFTER_MS: f64 = 1000.0;
 /// rendition only gets later, while a stall of the network (a Wi-Fi scan, a roam) is over, and
 /// its frames in, well within this.
 pub const LATE_STEP_DOWN_AFTER_MS: f64 = 500.0;
+/// How far back the trend of the lateness is judged, ms.
+pub const LATE_TREND_MS: f64 = 250.0;
+/// Frames that got this much less late over [`LATE_TREND_MS`] are catching up (falling at
+/// 100 ms per second or faster), not behind.
+pub const CATCHING_UP_MS: f64 = 25.0;
 
 /// Decode lag under which the viewer counts as comfortable.
 pub const CALM_LAG_MS: f64 = 50.0;
@@ -51,8 +58,9 @@ pub struct Ladder {
     costs: Vec<f64>,
     playing: usize,
     load: DecodeLoad,
-    /// How much later than usual frames arrive now, ms.
-    late_ms: f64,
+    /// (arrival ms, how much later than usual) of the rendition playing's frames over the
+    /// last [`LATE_TREND_MS`], oldest first.
+    late: VecDeque<(f64, f64)>,
     behind_since: Option<f64>,
     calm_since: Option<f64>,
     probe_after_ms: f64,
@@ -69,7 +77,7 @@ impl Ladder {
             costs,
             playing,
             load: DecodeLoad::default(),
-            late_ms: 0.0,
+            late: VecDeque::new(),
             behind_since: None,
             calm_since: None,
             probe_after_ms: FIRST_PROBE_MS,
@@ -89,9 +97,31 @@ impl Ladder {
         self.load.decoded(now_ms, took_ms);
     }
 
-    /// Frames of the rendition playing now arrive `late_ms` later than usual ([`Lateness`]).
-    pub fn arriving(&mut self, late_ms: f64) {
-        self.late_ms = late_ms;
+    /// A frame of the rendition playing arrived at `now_ms`, `late_ms` later than usual
+    /// ([`Lateness`]).
+    pub fn arriving(&mut self, now_ms: f64, late_ms: f64) {
+        self.late.push_back((now_ms, late_ms));
+        while self
+            .late
+            .front()
+            .is_some_and(|&(at, _)| now_ms - at > LATE_TREND_MS)
+        {
+            self.late.pop_front();
+        }
+    }
+
+    /// How late frames arrive, as far as it counts as being behind: not while they get less
+    /// late by more than [`CATCHING_UP_MS`] over [`LATE_TREND_MS`] — a backlog draining after
+    /// an outage or a stall of the network, over a link faster than the stream. A link that
+    /// cannot carry the rendition only gets later.
+    fn late_behind_ms(&self) -> f64 {
+        let (Some(&(_, oldest)), Some(&(_, newest))) = (self.late.front(), self.late.back()) else {
+            return 0.0;
+        };
+        match newest < oldest - CATCHING_UP_MS {
+            true => 0.0,
+            false => newest,
+        }
     }
 
     /// Whether the rung above would leave the decoder some headroom, judged by the load now.
@@ -117,6 +147,8 @@ impl Ladder {
     /// The decode lag at `now_ms`, and whether the player just jumped ahead. Returns the
     /// rendition to switch to, if any; the switch counts from now.
     pub fn update(&mut self, now_ms: f64, lag_ms: f64, jumped: bool) -> Option<usize> {
+        let late_ms = self.late_behind_ms();
+        let lag_ms = lag_ms.max(late_ms);
         let started = *self.started_ms.get_or_insert(now_ms);
         if !self.caught_up {
             self.caught_up = lag_ms <= STEP_DOWN_LAG_MS && !jumped;
@@ -127,7 +159,7 @@ impl Ladder {
         if lag_ms > STEP_DOWN_LAG_MS || jumped {
             self.calm_since = None;
             let since = *self.behind_since.get_or_insert(now_ms);
-            let after = match self.late_ms > STEP_DOWN_LAG_MS {
+            let after = match late_ms > STEP_DOWN_LAG_MS {
                 true => LATE_STEP_DOWN_AFTER_MS,
                 false => STEP_DOWN_AFTER_MS,
             };
@@ -159,6 +191,7 @@ impl Ladder {
 
     fn switch(&mut self, to: usize) -> usize {
         self.playing = to;
+        self.late.clear();
         self.behind_since = None;
         self.calm_since = None;
         to
@@ -171,7 +204,7 @@ impl Ladder {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Lateness {
     /// (arrival ms, delay ms), delays increasing: the candidates for the window's minimum.
-    minima: std::collections::VecDeque<(f64, f64)>,
+    minima: VecDeque<(f64, f64)>,
     late_ms: f64,
 }
 
@@ -208,7 +241,7 @@ impl Lateness {
 struct DecodeLoad {
     last_output_ms: Option<f64>,
     /// (output time, service time) over the last [`LOAD_WINDOW_MS`].
-    served: std::collections::VecDeque<(f64, f64)>,
+    served: VecDeque<(f64, f64)>,
     /// When the window began filling.
     since_ms: Option<f64>,
 }
@@ -266,6 +299,45 @@ mod tests {
             ladder.decoded(t + service_ms, service_ms);
             t += 1000.0 / 30.0;
         }
+    }
+
+    /// Frames every 1000 / 60 ms from `from_ms` to `to_ms`, each `late(t)` late, the ladder
+    /// updated after each with no decode lag; the first switch asked for.
+    fn arrivals(
+        ladder: &mut Ladder,
+        from_ms: f64,
+        to_ms: f64,
+        late: impl Fn(f64) -> f64,
+    ) -> Option<(f64, usize)> {
+        let mut t = from_ms;
+        while t < to_ms {
+            ladder.arriving(t, late(t));
+            if let Some(to) = ladder.update(t, 0.0, false) {
+                return Some((t, to));
+            }
+            t += 1000.0 / 60.0;
+        }
+        None
+    }
+
+    #[test]
+    fn frames_ever_later_step_down_within_half_a_second_and_a_draining_backlog_does_not() {
+        let mut ladder = Ladder::new(two(), 0);
+        assert_eq!(arrivals(&mut ladder, 0.0, 5_000.0, |_| 0.0), None);
+        // A link at a third of the stream's rate: each frame 2/3 of an interval later.
+        let (at, to) =
+            arrivals(&mut ladder, 5_000.0, 8_000.0, |t| (t - 5_000.0) * 2.0).expect("a step down");
+        assert_eq!(to, 1);
+        assert!(
+            (5_075.0..5_075.0 + LATE_STEP_DOWN_AFTER_MS + 20.0).contains(&at),
+            "{at}"
+        );
+        // After a 3 s outage the backlog comes over a link twice the stream's rate: the
+        // frames get less late at 0.5 s per second, and that is no reason to step down.
+        let mut ladder = Ladder::new(two(), 0);
+        assert_eq!(arrivals(&mut ladder, 0.0, 5_000.0, |_| 0.0), None);
+        let draining = |t: f64| (3_000.0 - (t - 5_000.0) * 0.5).max(0.0);
+        assert_eq!(arrivals(&mut ladder, 5_000.0, 12_000.0, draining), None);
     }
 
     #[test]

@@ -141,6 +141,7 @@ impl<P, F> Player<P, F> {
     pub fn received(&mut self, now_ms: f64, frame: Encoded<P>) {
         let dropped = if frame.rendition == self.current {
             self.lateness.arrived(now_ms, frame.timestamp_us / 1000.0);
+            self.ladder.arriving(now_ms, self.lateness.late_ms());
             self.decode.push(frame)
         } else if self.pending == Some(frame.rendition)
             && frame.keyframe
@@ -246,9 +247,7 @@ impl<P, F> Player<P, F> {
                 }
             }
         }
-        self.ladder.arriving(self.lateness.late_ms());
-        let behind = self.decode.lag_ms().max(self.lateness.late_ms());
-        if let Some(to) = self.ladder.update(now_ms, behind, jumped) {
+        if let Some(to) = self.ladder.update(now_ms, self.decode.lag_ms(), jumped) {
             self.switch_to(to);
         }
     }

@@ -627,15 +627,15 @@ mod tests {
     #[test]
     fn a_link_that_collapses_steps_down_within_two_seconds_and_back_up_after() {
         // The `drop` network profile: 10 Mb/s, 1.5 Mb/s from 10 s to 25 s, then 10 again.
-        let outcome = Scenario {
+        let drop = || Scenario {
             link_kbps: vec![(0.0, 10_000.0), (10_000.0, 1_500.0), (25_000.0, 10_000.0)],
             network_ms: 20.0,
             light: Some(LIGHT),
             seconds: 45.0,
             measure_from_ms: 1_000.0,
             ..Scenario::default()
-        }
-        .run();
+        };
+        let outcome = drop().run();
         assert_eq!(outcome.corrupt, 0, "{outcome:?}");
         let switched = &outcome.switched_at_ms;
         assert!(
@@ -649,6 +649,42 @@ mod tests {
             "back up once the link is back: {outcome:?}"
         );
         assert_eq!(outcome.rendition, 0, "{outcome:?}");
+        assert!(outcome.longest_freeze_ms < 500.0, "{outcome:?}");
+        // Within 3 s of the link coming back, the latency is where it was before the drop.
+        let recovered = Scenario {
+            measure_from_ms: 28_000.0,
+            ..drop()
+        }
+        .run();
+        assert!(recovered.latency_max_ms < 100.0, "{recovered:?}");
+    }
+
+    #[test]
+    fn after_an_outage_the_latency_is_back_within_three_seconds() {
+        // The `outage` network profile: a 10 Mb/s link down for 3 s at 10 s (a Wi-Fi roam).
+        // What piled up on the relay is not worth watching: the newest group goes first, and
+        // the viewer takes it.
+        let outage = |measure_from_ms| Scenario {
+            link_kbps: vec![(0.0, 10_000.0), (10_000.0, 0.0), (13_000.0, 10_000.0)],
+            network_ms: 20.0,
+            light: Some(LIGHT),
+            seconds: 25.0,
+            measure_from_ms,
+            ..Scenario::default()
+        };
+        let before = Scenario {
+            seconds: 10.0,
+            ..outage(2_000.0)
+        }
+        .run();
+        let after = outage(16_000.0).run();
+        assert_eq!(after.corrupt, 0, "{after:?}");
+        assert!(
+            after.latency_max_ms <= before.latency_p95_ms + 100.0,
+            "{before:?} then {after:?}"
+        );
+        assert!(after.frames_shown_per_s > 55.0, "{after:?}");
+        assert!(after.switches <= 2, "{after:?}");
     }
 
     #[test]
