@@ -72,12 +72,7 @@ pub fn run(names: &[String]) -> anyhow::Result<()> {
 /// One profile's row (without its name and proxy columns), watching through `port`.
 fn watch(stack: &Stack, port: u16) -> anyhow::Result<String> {
     let mut chromium = Chromium::launch()?;
-    let fingerprint = format!("http://localhost:{}/certificate.sha256", stack.ports().http);
-    let page = format!(
-        "{}&url=https://127.0.0.1:{port}/anon&fingerprint={fingerprint}",
-        stack.page_url("net")
-    );
-    chromium.navigate(&page)?;
+    chromium.navigate(&stack.page_url_through("net", port))?;
     let live = chromium.wait_for_stats(Duration::from_secs(30), |s| s.state == "live")?;
     anyhow::ensure!(
         live.is_some_and(|s| s.state == "live"),

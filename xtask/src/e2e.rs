@@ -8,11 +8,13 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
-use crate::{e2e_audio, e2e_crash, e2e_hevc, e2e_remote, e2e_takeover, glass, picture};
+use crate::{
+    e2e_audio, e2e_crash, e2e_hevc, e2e_network, e2e_remote, e2e_takeover, glass, picture,
+};
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 17] = [
+const TESTS: [(&str, Test); 19] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -58,6 +60,14 @@ const TESTS: [(&str, Test); 17] = [
         e2e_audio::an_audio_only_broadcast_plays,
     ),
     ("a_browser_without_hevc", e2e_hevc::a_browser_without_hevc),
+    (
+        "network_a_link_too_slow_for_the_main_rendition_steps_down_and_stays_near_live",
+        e2e_network::a_link_too_slow_for_the_main_rendition_steps_down_and_stays_near_live,
+    ),
+    (
+        "network_after_an_outage_the_viewer_is_back_near_live_within_three_seconds",
+        e2e_network::after_an_outage_the_viewer_is_back_near_live_within_three_seconds,
+    ),
     (
         "remote_a_public_relay_plays_on_another_machine_with_tokens",
         e2e_remote::public_relay_plays_on_another_machine_with_tokens,

@@ -244,6 +244,19 @@ impl Stack {
         format!("http://localhost:{}/?name={name}", self.setup.ports.http)
     }
 
+    /// The page watching `name` through a proxy on `port` in front of the relay's QUIC port
+    /// (the page itself and the certificate's fingerprint still come from the relay).
+    pub fn page_url_through(&self, name: &str, port: u16) -> String {
+        let fingerprint = format!(
+            "http://localhost:{}/certificate.sha256",
+            self.setup.ports.http
+        );
+        format!(
+            "{}&url=https://127.0.0.1:{port}/anon&fingerprint={fingerprint}",
+            self.page_url(name)
+        )
+    }
+
     /// Start a publisher of broadcast `name` with `extra` arguments (e.g. `--source test`). It
     /// gets a publish token only from those (`--token-file`), never from this environment.
     pub fn publish(&mut self, name: &str, extra: &[&str]) -> anyhow::Result<u32> {

@@ -11,6 +11,7 @@ mod e2e;
 mod e2e_audio;
 mod e2e_crash;
 mod e2e_hevc;
+mod e2e_network;
 mod e2e_remote;
 mod e2e_takeover;
 mod glass;

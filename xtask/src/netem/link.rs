@@ -112,6 +112,23 @@ pub struct Counts {
     pub delivered: u64,
 }
 
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} sent ({:.1} MB), {} delivered, {} lost, {} in outages, {} queue drops, mean \
+             queue delay {:.1} ms",
+            self.sent,
+            self.bytes as f64 / 1e6,
+            self.delivered,
+            self.lost,
+            self.outage,
+            self.queue_drops,
+            self.mean_queue_delay().as_secs_f64() * 1000.0
+        )
+    }
+}
+
 impl Counts {
     /// The delivered packets' mean wait in the queue.
     pub fn mean_queue_delay(&self) -> Duration {

@@ -29,21 +29,8 @@ pub struct Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (name, c) in [("down", self.down), ("up", self.up)] {
-            writeln!(
-                f,
-                "{name}: {} sent ({:.1} MB), {} delivered, {} lost, {} in outages, {} queue \
-                 drops, mean queue delay {:.1} ms",
-                c.sent,
-                c.bytes as f64 / 1e6,
-                c.delivered,
-                c.lost,
-                c.outage,
-                c.queue_drops,
-                c.mean_queue_delay().as_secs_f64() * 1000.0
-            )?;
-        }
-        Ok(())
+        writeln!(f, "down: {}", self.down)?;
+        writeln!(f, "up: {}", self.up)
     }
 }
 
