@@ -8,6 +8,7 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder};
 use crate::live::{Output, Stack};
+use crate::page::Page;
 use crate::{build_web, glass, procstat};
 
 const WINDOW: Duration = Duration::from_secs(30);

@@ -14,6 +14,7 @@ use crate::av_sync::percentile;
 use crate::chromium::{Chromium, Recorder};
 use crate::listening::{self, Listening};
 use crate::live::Stack;
+use crate::page::Page;
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// From the page going live to the window: past the playout's start (its `SETTLE_MS`).

@@ -14,6 +14,7 @@ use crate::chromium::{Chromium, Recorder};
 use crate::glass;
 use crate::live::{Output, Stack};
 use crate::netem::{profile, proxy::Proxy};
+use crate::page::Page;
 
 /// How long each profile is watched: past the `drop` profile's recovery (25 s) and the
 /// `outage` profile's outage (10–13 s).

@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use base64::Engine;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
-use viewer_wasm::telemetry::Report;
 
+use crate::page::Page;
 use crate::temp_dir::TempDir;
 
 /// Where Debian puts the real binary (the /usr/bin wrapper adds flags and noise).
@@ -160,50 +160,6 @@ impl Chromium {
         }
     }
 
-    pub fn navigate(&mut self, url: &str) -> anyhow::Result<()> {
-        self.call("Page.navigate", json!({"url": url}))?;
-        Ok(())
-    }
-
-    /// Evaluate `expression` in the page (awaiting a returned promise) and return its value.
-    pub fn evaluate(&mut self, expression: &str) -> anyhow::Result<Value> {
-        let result = self.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        )?;
-        if let Some(exception) = result.get("exceptionDetails") {
-            bail!("`{expression}` threw: {exception}");
-        }
-        Ok(result["result"]["value"].clone())
-    }
-
-    /// `window.viewer.stats()`, or `None` while the page has not created the viewer yet.
-    pub fn viewer_stats(&mut self) -> anyhow::Result<Option<Report>> {
-        let stats = self.evaluate("window.viewer ? window.viewer.stats() : null")?;
-        read_stats(&stats)
-    }
-
-    /// Poll the viewer's stats until `done` accepts them or `timeout` passes; returns the last.
-    pub fn wait_for_stats(
-        &mut self,
-        timeout: Duration,
-        mut done: impl FnMut(&Report) -> bool,
-    ) -> anyhow::Result<Option<Report>> {
-        let deadline = Instant::now() + timeout;
-        let mut last = None;
-        while Instant::now() < deadline {
-            if let Some(stats) = self.viewer_stats()? {
-                let finished = done(&stats);
-                last = Some(stats);
-                if finished {
-                    break;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Ok(last)
-    }
-
     /// Record composited frames with `Page.startScreencast` (PNG) for `duration`, acknowledging
     /// each, and hand every frame to `on_frame` as it arrives.
     pub fn screencast(
@@ -309,6 +265,24 @@ impl Chromium {
     }
 }
 
+impl Page for Chromium {
+    fn navigate(&mut self, url: &str) -> anyhow::Result<()> {
+        self.call("Page.navigate", json!({"url": url}))?;
+        Ok(())
+    }
+
+    fn evaluate(&mut self, expression: &str) -> anyhow::Result<Value> {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
+        )?;
+        if let Some(exception) = result.get("exceptionDetails") {
+            bail!("`{expression}` threw: {exception}");
+        }
+        Ok(result["result"]["value"].clone())
+    }
+}
+
 impl Drop for Chromium {
     fn drop(&mut self) {
         #[cfg(unix)]
@@ -324,16 +298,6 @@ impl Drop for Chromium {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-/// The value `stats()` returned over CDP as the viewer's report; `null` is no viewer yet.
-fn read_stats(stats: &Value) -> anyhow::Result<Option<Report>> {
-    if stats.is_null() {
-        return Ok(None);
-    }
-    let report = Report::deserialize(stats)
-        .with_context(|| format!("the viewer's stats are not a telemetry report: {stats}"))?;
-    Ok(Some(report))
 }
 
 /// A stats report (or part of one) as the JSON the page's `stats()` returns, for messages.
@@ -383,58 +347,6 @@ fn page_websocket(port: u16) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// What `stats()` hands back through `Runtime.evaluate`: camelCase, whole numbers as
-    /// integers (`volume: 1`), `null` for what is not known yet.
-    fn page_stats() -> Value {
-        let summary = |p50: Value| json!({"last": p50, "p50": p50, "p95": p50});
-        json!({
-            "state": "live", "error": null, "codec": "avc1.640020", "width": 1280,
-            "height": 720, "hardwareAcceleration": "no-preference", "framesReceived": 250,
-            "framesDecoded": 249, "framesRendered": 240, "framesDropped": 9, "decoderErrors": 0,
-            "latencyMs": summary(json!(21.5)), "decodeMs": summary(json!(3)), "rendition": 0,
-            "lagMs": null, "switches": 1,
-            "audio": {
-                "state": "playing", "error": null, "codec": "opus", "sampleRate": 48000,
-                "channels": 2, "transport": "shared", "bufferedMs": 40.0, "packetsReceived": 500,
-                "targetMs": 60, "arrivalMs": summary(Value::Null), "errorMs": null,
-                "underruns": 0, "overruns": 0, "jumps": 1, "framesPlayed": 96000,
-                "decoderErrors": 0, "muted": false, "volume": 1,
-                "latencyMs": summary(json!(55.0)), "skewMs": 33.5
-            }
-        })
-    }
-
-    #[test]
-    fn reads_the_pages_stats_as_the_viewers_report() {
-        let report = read_stats(&page_stats())
-            .expect("a report")
-            .expect("a viewer");
-        assert_eq!(report.state, "live");
-        assert_eq!((report.width, report.height), (Some(1280), Some(720)));
-        assert_eq!(report.counters.rendered, 240);
-        assert_eq!(report.counters.dropped, 9);
-        assert_eq!(report.latency_ms.p95, Some(21.5));
-        assert_eq!(report.decode_ms.p50, Some(3.0));
-        assert_eq!(report.audio.frames_played, 96_000);
-        assert_eq!(report.audio.sample_rate, Some(48_000));
-        assert_eq!(report.audio.arrival_ms.p95, None);
-        assert_eq!(report.audio.volume, 1.0);
-        assert_eq!(report.switches, 1);
-        // What the tests print is that JSON again (whole floats written as `3.0`).
-        let printed: Value = serde_json::from_str(&json(&report)).expect("JSON");
-        assert_eq!(printed["framesRendered"], 240);
-        assert_eq!(printed["audio"]["skewMs"], 33.5);
-        assert_eq!(read_stats(&printed).expect("a report"), Some(report));
-    }
-
-    #[test]
-    fn no_viewer_yet_is_none_and_other_values_are_errors() {
-        assert_eq!(read_stats(&Value::Null).expect("null is fine"), None);
-        let mut broken = page_stats();
-        broken["framesRendered"] = json!("many");
-        assert!(read_stats(&broken).is_err());
-    }
 
     #[test]
     fn unknown_figures_print_as_null() {

@@ -8,13 +8,15 @@ use viewer_wasm::telemetry::Report;
 
 use crate::chromium::{Chromium, Recorder, json, or_null};
 use crate::live::{Output, Stack};
+use crate::page::Page;
 use crate::{
-    e2e_audio, e2e_crash, e2e_hevc, e2e_network, e2e_remote, e2e_takeover, glass, picture,
+    e2e_audio, e2e_browsers, e2e_crash, e2e_hevc, e2e_network, e2e_remote, e2e_takeover, glass,
+    picture,
 };
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 19] = [
+const TESTS: [(&str, Test); 20] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -60,6 +62,10 @@ const TESTS: [(&str, Test); 19] = [
         e2e_audio::an_audio_only_broadcast_plays,
     ),
     ("a_browser_without_hevc", e2e_hevc::a_browser_without_hevc),
+    (
+        "firefox_plays_over_webtransport",
+        e2e_browsers::firefox_plays_over_webtransport,
+    ),
     (
         "network_a_link_too_slow_for_the_main_rendition_steps_down_and_stays_near_live",
         e2e_network::a_link_too_slow_for_the_main_rendition_steps_down_and_stays_near_live,

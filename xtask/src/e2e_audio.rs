@@ -22,6 +22,7 @@ use crate::av_sync::percentile;
 use crate::chromium::{Autoplay, Chromium, json};
 use crate::listening;
 use crate::live::{Output, Stack};
+use crate::page::Page;
 
 /// How long sound is listened to.
 const LISTEN: Duration = Duration::from_secs(20);

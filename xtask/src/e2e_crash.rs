@@ -9,6 +9,7 @@ use anyhow::{Context, ensure};
 use crate::chromium::Chromium;
 use crate::e2e::{describe, wait_until_back};
 use crate::live::{Output, Stack, wait_for_log_line};
+use crate::page::Page;
 
 /// How soon after the relay is back the viewer must show 60 new frames.
 const BACK_WITHIN: Duration = Duration::from_secs(10);

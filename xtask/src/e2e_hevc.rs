@@ -13,6 +13,7 @@ use anyhow::{Context, ensure};
 
 use crate::chromium::{Chromium, json};
 use crate::live::{Output, Stack};
+use crate::page::Page;
 use crate::temp_dir::TempDir;
 use crate::wine;
 

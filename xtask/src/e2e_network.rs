@@ -12,6 +12,7 @@ use crate::av_sync::percentile;
 use crate::chromium::{Chromium, json};
 use crate::live::{Output, Stack};
 use crate::netem::{profile, proxy::Proxy};
+use crate::page::Page;
 
 /// How long the viewer may take to step down once it plays: the 2 s, after the
 /// player's join grace (2.5 s) and the first group's backlog.

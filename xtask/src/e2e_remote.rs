@@ -18,6 +18,7 @@ use viewer_wasm::telemetry::Report;
 use crate::chromium::{Autoplay, Chromium, json};
 use crate::e2e::{describe, wait_until_back};
 use crate::live::{Mode, Output, Ports, Relay, Stack, wait_for_log_line};
+use crate::page::Page;
 use crate::temp_dir::TempDir;
 use crate::{http, sockets};
 

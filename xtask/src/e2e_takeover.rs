@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use crate::chromium::Chromium;
 use crate::e2e::describe;
 use crate::live::{Output, Stack};
+use crate::page::Page;
 
 /// The two publishers differ in picture size, so the viewer's stats say whose frames it shows.
 const FIRST: (&str, u32) = ("640x360", 640);

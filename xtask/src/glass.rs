@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::chromium::{Chromium, Recorder};
+use crate::page::Page;
 use crate::picture;
 use crate::pixel_clock::{self, VideoRect};
 

@@ -14,6 +14,7 @@ use viewer_wasm::telemetry::Report;
 use crate::av_sync;
 use crate::chromium::Chromium;
 use crate::live::Stack;
+use crate::page::Page;
 
 /// One window of listening.
 pub struct Listening<T> {

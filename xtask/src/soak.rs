@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::av_sync::percentile;
 use crate::chromium::Chromium;
 use crate::live::{Output, Stack};
+use crate::page::Page;
 use crate::{build_web, listening, procstat};
 
 /// How often the soak samples.

@@ -1,0 +1,78 @@
+//! Browser tests beyond Chromium: the relay's page in Firefox ESR (over WebTransport, driven
+//! through WebDriver BiDi) plays picture and sound, with its latency in the stats.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, ensure};
+
+use crate::chromium::json;
+use crate::firefox::Firefox;
+use crate::live::{Output, Stack};
+use crate::page::Page;
+
+/// How long the page may take to show its first frames and start its sound.
+const START: Duration = Duration::from_secs(30);
+/// The window watched once it plays.
+const WINDOW: Duration = Duration::from_secs(10);
+/// Frames shown per second the window must reach (the test source runs at 60; the canvas sink
+/// of a browser without `MediaStreamTrackGenerator` on this 2-core machine shows fewer).
+const MIN_FPS: f64 = 20.0;
+/// The latency the window must stay under, ms (p95, the viewer's own figure).
+const MAX_LATENCY_MS: f64 = 250.0;
+
+pub fn firefox_plays_over_webtransport() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("fox", &["--source", "test"])?;
+    let mut firefox = Firefox::launch()?;
+    firefox.navigate(&stack.page_url("fox"))?;
+    let playing = firefox.wait_for_stats(START, |s| {
+        s.state == "live" && s.counters.rendered > 30 && s.audio.state == "playing"
+    })?;
+    let playing = playing.context("the page never created its viewer")?;
+    ensure!(
+        playing.state == "live" && playing.counters.rendered > 30,
+        "Firefox shows no picture: {}",
+        json(&playing)
+    );
+    ensure!(
+        playing.audio.state == "playing",
+        "Firefox plays no sound: {}",
+        json(&playing.audio)
+    );
+    let started = Instant::now();
+    std::thread::sleep(WINDOW);
+    let last = firefox.viewer_stats()?.context("no viewer")?;
+    stack.check_alive()?;
+    let fps = (last.counters.rendered - playing.counters.rendered) as f64
+        / started.elapsed().as_secs_f64();
+    let latency = last.latency_ms.p95.unwrap_or(f64::NAN);
+    ensure!(
+        fps >= MIN_FPS,
+        "{fps:.1} frames shown per second in Firefox: {}",
+        json(&last)
+    );
+    ensure!(
+        latency <= MAX_LATENCY_MS,
+        "latency p95 {latency:.0} ms in Firefox: {}",
+        json(&last)
+    );
+    let grown = last.audio.frames_played - playing.audio.frames_played;
+    let rate = f64::from(last.audio.sample_rate.unwrap_or(48_000));
+    let played_s = grown as f64 / rate;
+    ensure!(
+        played_s >= WINDOW.as_secs_f64() * 0.9,
+        "{played_s:.1} s of sound played in {WINDOW:?}: {}",
+        json(&last.audio)
+    );
+    println!(
+        "  Firefox: {fps:.1} frames/s, latency p50 {:.0} / p95 {latency:.0} ms, sound {:.1} s \
+         in {:.1} s ({} on the {} thread), audio latency p50 {:.0} ms",
+        last.latency_ms.p50.unwrap_or(f64::NAN),
+        played_s,
+        started.elapsed().as_secs_f64(),
+        last.audio.transport.as_deref().unwrap_or("?"),
+        last.audio.thread.as_deref().unwrap_or("?"),
+        last.audio.latency_ms.p50.unwrap_or(f64::NAN),
+    );
+    Ok(())
+}
