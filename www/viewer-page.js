@@ -152,7 +152,12 @@ function update() {
   // While reconnecting, the last error says why; while only the sound plays, why there is no
   // picture.
   const noPicture = stats.state === "live" && stats.videoError;
-  showState(stats.state, stats.error ?? (noPicture ? `no picture: ${stats.videoError}` : null));
+  // A link that delivers nothing: the last picture stays, and the page says for how long.
+  const noData = stats.noDataMs == null ? null : `no data for ${Math.floor(stats.noDataMs / 1000)} s`;
+  showState(
+    stats.state,
+    stats.error ?? noData ?? (noPicture ? `no picture: ${stats.videoError}` : null),
+  );
   showAudio(stats.audio);
   if (!statsEl) return;
   const latency = stats.latencyMs;

@@ -18,6 +18,9 @@ pub const WINDOW_MS: f64 = 5000.0;
 /// yet (a publisher that dies without saying goodbye stays announced until its connection
 /// times out). Publishers send every frame, even of a still picture, so this is never normal.
 pub const STALL_MS: f64 = 3000.0;
+/// A live broadcast that sends no media for this long says so (`noDataMs`): a person watching
+/// a picture that stands still should know it is the link, not the desktop.
+pub const NO_DATA_MS: f64 = 1000.0;
 
 /// Frame counts since the viewer was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -76,6 +79,10 @@ pub struct Report {
     /// controller's; absent where the relay reports none).
     #[serde(default)]
     pub bandwidth_kbps: Option<f64>,
+    /// How long the broadcast has sent no media, ms, once that is a second (the link or the
+    /// publisher is stuck; the last picture stays); absent while media flows.
+    #[serde(default)]
+    pub no_data_ms: Option<f64>,
     pub audio: AudioReport,
 }
 
@@ -99,6 +106,8 @@ pub struct Telemetry {
     stalled: bool,
     /// The relay's bandwidth estimate, b/s.
     pub bandwidth_bps: Option<u64>,
+    /// How long a live broadcast has sent nothing, once it is [`NO_DATA_MS`].
+    no_data_ms: Option<f64>,
 }
 
 impl Default for Telemetry {
@@ -118,6 +127,7 @@ impl Default for Telemetry {
             last_frame_ms: 0.0,
             stalled: false,
             bandwidth_bps: None,
+            no_data_ms: None,
         }
     }
 }
@@ -162,15 +172,20 @@ impl Telemetry {
     pub fn received(&mut self, now_ms: f64) {
         self.counters.received += 1;
         self.last_frame_ms = now_ms;
+        self.no_data_ms = None;
         if self.stalled {
             self.stalled = false;
             self.status.on(Event::Playing);
         }
     }
 
-    /// Go offline if a live broadcast has sent no media for [`STALL_MS`].
+    /// Note how long a live broadcast has sent no media, once that is [`NO_DATA_MS`]; go
+    /// offline once it is [`STALL_MS`].
     pub fn check_stall(&mut self, now_ms: f64) {
-        if self.status.state() == State::Live && now_ms - self.last_frame_ms > STALL_MS {
+        let quiet_ms = now_ms - self.last_frame_ms;
+        let waiting = self.status.state() == State::Live || self.stalled;
+        self.no_data_ms = (waiting && quiet_ms >= NO_DATA_MS).then_some(quiet_ms);
+        if self.status.state() == State::Live && quiet_ms > STALL_MS {
             self.stalled = true;
             self.status.on(Event::Gone);
         }
@@ -243,6 +258,7 @@ impl Telemetry {
             late_ms: None,
             switches: 0,
             bandwidth_kbps: self.bandwidth_bps.map(|bps| bps as f64 / 1000.0),
+            no_data_ms: self.no_data_ms,
         }
     }
 }
@@ -349,6 +365,22 @@ mod tests {
         let report = telemetry.report();
         assert_eq!(report.state, "live");
         assert_eq!(report.counters.received, 2);
+    }
+
+    #[test]
+    fn a_second_without_media_says_so_until_media_comes_again() {
+        let mut telemetry = live();
+        telemetry.received(1_000.0);
+        telemetry.check_stall(1_999.0);
+        assert_eq!(telemetry.report().no_data_ms, None);
+        telemetry.check_stall(2_500.0);
+        assert_eq!(telemetry.report().no_data_ms, Some(1_500.0));
+        telemetry.check_stall(1_000.0 + STALL_MS + 500.0);
+        let report = telemetry.report();
+        assert_eq!(report.state, "offline");
+        assert_eq!(report.no_data_ms, Some(STALL_MS + 500.0), "still counting");
+        telemetry.received(5_000.0);
+        assert_eq!(telemetry.report().no_data_ms, None);
     }
 
     #[test]

@@ -135,6 +135,14 @@ pub fn after_an_outage_the_viewer_is_back_near_live_within_three_seconds() -> an
         before.len() >= 4,
         "too little played before the outage: {before:?}"
     );
+    // Two seconds in, the page says the link delivers nothing (the picture stays).
+    std::thread::sleep((outage_from + Duration::from_secs(2)).saturating_sub(started.elapsed()));
+    let during = chromium.viewer_stats()?.context("no viewer")?;
+    ensure!(
+        during.no_data_ms.is_some_and(|ms| ms >= 1_000.0),
+        "2 s into the outage the page does not say that no data comes: {}",
+        json(&during)
+    );
     std::thread::sleep((outage_to + RECOVERY).saturating_sub(started.elapsed()));
     let first = chromium.viewer_stats()?.context("no viewer")?;
     let mut after = Vec::new();
