@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use moq_tokio::quic::CongestionControl;
 use relay::tokens::Role;
 
 /// Running the relay.
@@ -53,6 +54,15 @@ pub struct Run {
     /// Directory holding the built viewer (defaults to the checkout's `target/web/`).
     #[arg(long, value_name = "DIR")]
     pub pkg: Option<PathBuf>,
+    /// QUIC congestion control: `delay` (BBRv3, the default: it keeps queues short and holds
+    /// its rate through random loss) or `loss` (CUBIC).
+    #[arg(long, value_name = "delay|loss", value_parser = parse_congestion_control)]
+    pub congestion_control: Option<CongestionControl>,
+}
+
+/// `delay` or `loss`, any case.
+pub fn parse_congestion_control(text: &str) -> Result<CongestionControl, String> {
+    text.parse()
 }
 
 /// Minting a token.
@@ -137,6 +147,19 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn congestion_controllers_read_by_name() {
+        assert_eq!(
+            parse_congestion_control("delay"),
+            Ok(CongestionControl::Delay)
+        );
+        assert_eq!(
+            parse_congestion_control("LOSS"),
+            Ok(CongestionControl::Loss)
+        );
+        assert!(parse_congestion_control("bbr").is_err());
+    }
 
     #[test]
     fn validities_read_as_people_write_them() {

@@ -113,6 +113,7 @@ async fn run(args: cli::Run) -> anyhow::Result<()> {
         auth_key: args.auth_key.clone(),
         limits: relay::page_server::Limits::default(),
         dirs,
+        congestion_control: args.congestion_control,
     })
     .await?;
     announce(&access, &running, args.watch_link_valid_for.0)?;

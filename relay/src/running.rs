@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
+use moq_tokio::quic::CongestionControl;
 use tokio::task::JoinSet;
 
 use crate::access::{self, Access};
@@ -39,6 +40,9 @@ pub struct Options {
     pub limits: page_server::Limits,
     /// Where the page and the built viewer live.
     pub dirs: site::Dirs,
+    /// The QUIC congestion controller, over what the configuration says (moq-relay's default:
+    /// delay-based, BBRv3).
+    pub congestion_control: Option<CongestionControl>,
 }
 
 impl Options {
@@ -54,6 +58,7 @@ impl Options {
             auth_key: None,
             limits: page_server::Limits::default(),
             dirs: site::Dirs::from_checkout(),
+            congestion_control: None,
         }
     }
 }
@@ -101,6 +106,9 @@ impl Running {
             Access::Configured(config) => *config.clone(),
             access => access::config(access, options.quic_port, &tls.cert, &tls.key)?,
         };
+        if options.congestion_control.is_some() {
+            config.quic.congestion_control = options.congestion_control;
+        }
         if let Some(generated) = &tls.generated {
             // A configuration asking moq-relay to generate a certificate gets ours instead,
             // so the page and QUIC serve the same one and it is renewed.

@@ -12,7 +12,7 @@ use anyhow::Context;
 
 use crate::chromium::{Chromium, Recorder};
 use crate::glass;
-use crate::live::{Output, Stack};
+use crate::live::{Mode, Output, Ports, Relay, Stack};
 use crate::netem::{profile, proxy::Proxy};
 use crate::page::Page;
 
@@ -24,7 +24,7 @@ const WARM_UP: Duration = Duration::from_secs(20);
 /// The proxy runs longer than the window, from before the page dials.
 const SLACK: Duration = Duration::from_secs(60);
 
-pub fn run(names: &[String]) -> anyhow::Result<()> {
+pub fn run(names: &[String], congestion_control: &str) -> anyhow::Result<()> {
     let names: Vec<&str> = match names.is_empty() {
         true => profile::NAMES.to_vec(),
         false => names.iter().map(String::as_str).collect(),
@@ -38,12 +38,17 @@ pub fn run(names: &[String]) -> anyhow::Result<()> {
     }
     crate::live::build_binaries()?;
     crate::build_web::build_web(true)?;
-    let mut stack = Stack::start(None, Output::Logs)?;
+    let controller = match congestion_control {
+        "loss" => "loss",
+        _ => "delay",
+    };
+    let relay = Relay::new(Mode::Local, Ports::free()?).congestion_control(controller);
+    let mut stack = Stack::with_relay(relay, Output::Logs)?;
     stack.publish("net", &["--source", "test"])?;
     let quic: SocketAddr = format!("127.0.0.1:{}", stack.ports().quic).parse()?;
     println!(
         "\nAcross networks (test source, 2 renditions; {} s each, the profile's clock starting as \
-         the page opens):\n",
+         the page opens; the relay's congestion control: {controller}):\n",
         WINDOW.as_secs()
     );
     println!(

@@ -103,6 +103,8 @@ pub struct Relay {
     state_dir: Option<PathBuf>,
     /// `--cert-lifetime-secs`: how long its self-signed certificate is valid.
     cert_lifetime_secs: Option<u64>,
+    /// `--congestion-control`: `delay` or `loss`.
+    congestion_control: Option<&'static str>,
 }
 
 impl Relay {
@@ -112,6 +114,14 @@ impl Relay {
             ports,
             state_dir: None,
             cert_lifetime_secs: None,
+            congestion_control: None,
+        }
+    }
+
+    pub fn congestion_control(self, controller: &'static str) -> Self {
+        Self {
+            congestion_control: Some(controller),
+            ..self
         }
     }
 
@@ -153,6 +163,9 @@ impl Relay {
         }
         if let Some(secs) = self.cert_lifetime_secs {
             command.args(["--cert-lifetime-secs", &secs.to_string()]);
+        }
+        if let Some(controller) = self.congestion_control {
+            command.args(["--congestion-control", controller]);
         }
         let root = workspace::root();
         command

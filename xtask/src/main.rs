@@ -88,6 +88,9 @@ enum Task {
     BenchNetwork {
         /// Profiles to run: lan, cable, wifi, lte, congested, drop, outage, uplink.
         profiles: Vec<String>,
+        /// The relay's QUIC congestion controller: delay (BBRv3, its default) or loss (CUBIC).
+        #[arg(long, default_value = "delay", value_parser = ["delay", "loss"])]
+        congestion_control: String,
     },
     /// Put a network between a client and the relay's QUIC port, on loopback: a UDP proxy that
     /// impairs each direction as a named profile says (lan, cable, wifi, lte, congested, drop,
@@ -123,7 +126,10 @@ fn main() -> anyhow::Result<()> {
         Task::Demo { source } => demo(&source),
         Task::Test => test(),
         Task::E2e { filter } => e2e(filter.as_deref()),
-        Task::BenchNetwork { profiles } => bench_network::run(&profiles),
+        Task::BenchNetwork {
+            profiles,
+            congestion_control,
+        } => bench_network::run(&profiles, &congestion_control),
         Task::Netem {
             profile,
             to,
