@@ -13,7 +13,9 @@ use anyhow::Context;
 use crate::chromium::{Chromium, Recorder};
 use crate::glass;
 use crate::live::{Mode, Output, Ports, Relay, Stack};
-use crate::netem::{profile, proxy::Proxy};
+use crate::netem::profile::{self, Side};
+use crate::netem::proxy::Proxy;
+use crate::netem::tcp::Forward;
 use crate::page::Page;
 
 /// How long each profile is watched: past the `drop` profile's recovery (25 s) and the
@@ -52,20 +54,37 @@ pub fn run(names: &[String], congestion_control: &str) -> anyhow::Result<()> {
         WINDOW.as_secs()
     );
     println!(
-        "| profile | glass p50 / p95 | frames shown/s | longest freeze | rendition at end | switches | viewer latency p50 / p95 | relay's estimate | proxy (down) |"
+        "| profile | glass p50 / p95 | frames shown/s | longest freeze | rendition at end | switches | viewer latency p50 / p95 | relay's estimate | proxy (the narrow side) |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     for name in names {
         let profile = profile::named(name).context("profile")?;
+        let side = profile.side;
         let proxy = Proxy::start("127.0.0.1:0".parse()?, quic, profile, 1, WINDOW + SLACK)?;
-        let row = watch(&stack, proxy.address.port());
-        let report = proxy.finish();
-        let down = report.down;
+        let port = proxy.address.port();
+        let (row, narrow) = match side {
+            Side::Viewer => (watch(&stack, "net", Some(port)), proxy.finish().down),
+            // The publisher's uplink: a second publisher through the proxy (its fingerprint
+            // fetch over TCP on the same port number), watched straight from the relay.
+            Side::Publisher => {
+                let fetch = Forward::start(
+                    format!("127.0.0.1:{port}").parse()?,
+                    format!("127.0.0.1:{}", stack.ports().quic).parse()?,
+                    WINDOW + SLACK,
+                )?;
+                let url = format!("http://127.0.0.1:{port}/anon");
+                let pid = stack.publish_to(&url, "net-up", &["--source", "test"])?;
+                let row = watch(&stack, "net-up", None);
+                stack.stop_publisher(pid);
+                fetch.finish();
+                (row, proxy.finish().up)
+            }
+        };
         let proxy = format!(
             "{} lost, {} queue drops, queue {:.0} ms",
-            down.lost + down.outage,
-            down.queue_drops,
-            down.mean_queue_delay().as_secs_f64() * 1000.0
+            narrow.lost + narrow.outage,
+            narrow.queue_drops,
+            narrow.mean_queue_delay().as_secs_f64() * 1000.0
         );
         match row {
             Ok(row) => println!("| {name} | {row} | {proxy} |"),
@@ -75,10 +94,15 @@ pub fn run(names: &[String], congestion_control: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One profile's row (without its name and proxy columns), watching through `port`.
-fn watch(stack: &Stack, port: u16) -> anyhow::Result<String> {
+/// One profile's row (without its name and proxy columns), watching `name` through the
+/// proxy on `port`, or straight from the relay.
+fn watch(stack: &Stack, name: &str, port: Option<u16>) -> anyhow::Result<String> {
     let mut chromium = Chromium::launch()?;
-    chromium.navigate(&stack.page_url_through("net", port))?;
+    let page = match port {
+        Some(port) => stack.page_url_through(name, port),
+        None => stack.page_url(name),
+    };
+    chromium.navigate(&page)?;
     let live = chromium.wait_for_stats(Duration::from_secs(30), |s| s.state == "live")?;
     anyhow::ensure!(
         live.is_some_and(|s| s.state == "live"),

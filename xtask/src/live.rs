@@ -273,9 +273,15 @@ impl Stack {
     /// Start a publisher of broadcast `name` with `extra` arguments (e.g. `--source test`). It
     /// gets a publish token only from those (`--token-file`), never from this environment.
     pub fn publish(&mut self, name: &str, extra: &[&str]) -> anyhow::Result<u32> {
+        let url = self.relay_url();
+        self.publish_to(&url, name, extra)
+    }
+
+    /// The same, dialling `url` (a proxy in front of the relay) instead of the relay.
+    pub fn publish_to(&mut self, url: &str, name: &str, extra: &[&str]) -> anyhow::Result<u32> {
         let mut command = Command::new(binary("publisher"));
         command
-            .args(["--name", name, "--url", &self.relay_url()])
+            .args(["--name", name, "--url", url])
             .args(extra)
             .env_remove("PUBLISHER_TOKEN");
         let process = Process::spawn("publisher", command, self.output)?;

@@ -180,11 +180,16 @@ fn netem(
     })?;
     let duration = Duration::from_secs(seconds);
     let proxy = netem::proxy::Proxy::start(listen, to, profile, seed, duration)?;
+    // What a client fetches over TCP where it dials (a publisher's fingerprint) goes through
+    // too, unimpaired.
+    let fetch = netem::tcp::Forward::start(proxy.address, to, duration)
+        .context("forwarding TCP on the proxy's port number")?;
     println!(
-        "netem: {name} between {} and {to} for {seconds} s",
+        "netem: {name} between {} and {to} for {seconds} s (UDP impaired, TCP forwarded)",
         proxy.address
     );
     print!("{}", proxy.wait());
+    fetch.finish();
     Ok(())
 }
 

@@ -4,8 +4,10 @@
 //! with a drop-tail queue, rate steps and outages. `cargo xtask netem --profile wifi` runs one.
 //!
 //! [`link`] decides each packet's fate (pure, time passed in); [`proxy`] carries datagrams
-//! through it; [`profile`] names the conditions tests and benches share.
+//! through it; [`tcp`] forwards what a client fetches over TCP from the same port number;
+//! [`profile`] names the conditions tests and benches share.
 
 pub mod link;
 pub mod profile;
 pub mod proxy;
+pub mod tcp;

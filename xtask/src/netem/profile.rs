@@ -19,6 +19,13 @@ pub const NAMES: [&str; 8] = [
     "uplink",
 ];
 
+/// Whose path to the relay a profile is: the client the proxy stands in front of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Viewer,
+    Publisher,
+}
+
 /// One direction per side of a proxied path.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
@@ -26,6 +33,7 @@ pub struct Profile {
     pub down: Impairment,
     /// Towards the relay (the viewer's ACKs; the publisher's upload).
     pub up: Impairment,
+    pub side: Side,
 }
 
 /// The profile called `name`.
@@ -48,6 +56,7 @@ pub fn named(name: &str) -> Option<Profile> {
                 ..one_way.clone()
             },
             up: one_way,
+            side: Side::Viewer,
         }
     };
     let from_start = |rate: f64| vec![(Duration::ZERO, mbps(rate))];
@@ -79,6 +88,7 @@ pub fn named(name: &str) -> Option<Profile> {
             let mut uplink = path(40, 2, Loss::None, Vec::new());
             uplink.up.loss = Loss::Random(0.005);
             uplink.up.rate = from_start(3.0);
+            uplink.side = Side::Publisher;
             uplink
         }
         _ => return None,
@@ -113,5 +123,7 @@ mod tests {
         assert_eq!(drop.down.rate_at(Duration::from_secs(30)), Some(10_000_000));
         let outage = named("outage").unwrap();
         assert_eq!(outage.down.outages, outage.up.outages);
+        let publisher = NAMES.map(|name| named(name).unwrap().side == Side::Publisher);
+        assert_eq!(publisher, NAMES.map(|name| name == "uplink"));
     }
 }

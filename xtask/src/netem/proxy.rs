@@ -257,6 +257,7 @@ impl Links {
 mod tests {
     use super::*;
     use crate::netem::link::{Impairment, Loss};
+    use crate::netem::profile::Side;
 
     fn any() -> SocketAddr {
         "127.0.0.1:0".parse().unwrap()
@@ -291,6 +292,7 @@ mod tests {
                 ..one_way.clone()
             },
             up: one_way,
+            side: Side::Viewer,
         };
         let proxy = Proxy::start(any(), upstream, profile, 9, Duration::from_secs(10)).unwrap();
         let client = UdpSocket::bind("127.0.0.1:0").unwrap();
