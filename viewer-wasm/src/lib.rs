@@ -6,7 +6,8 @@
 //! (reading frames and their capture time), [`player`] (what to decode, when, and what to
 //! paint: the player core, with a load simulator in its tests),
 //! [`stats`], [`telemetry`] and [`state`] (what `stats()` reports), [`availability`],
-//! [`relay_url`] and [`reconnect`] (whether, where and when to dial). The browser glue
+//! [`relay_url`] and [`reconnect`] (whether, where and when to dial), [`qmux`] (MoQ over a
+//! WebSocket where the browser has no WebTransport). The browser glue
 //! (WebTransport, WebCodecs, canvas, the `Viewer` class exported to JavaScript) is compiled for
 //! wasm32 only.
 
@@ -18,6 +19,7 @@ pub mod container;
 pub mod error_text;
 mod hex;
 pub mod player;
+pub mod qmux;
 pub mod reconnect;
 pub mod relay_url;
 pub mod selection;
@@ -26,6 +28,7 @@ pub mod state;
 pub mod stats;
 pub mod sync_probe;
 pub mod telemetry;
+pub mod transport;
 
 #[cfg(target_arch = "wasm32")]
 mod web;

@@ -54,6 +54,21 @@ pub fn dial(relay: &str, fingerprint: Option<&str>) -> Result<Dial, String> {
     }
 }
 
+/// The WebSocket URL of the relay `dial` reaches: the same host, port, path and query, over
+/// `ws://` where the certificate is pinned (a development relay serves its WebSocket over
+/// plain HTTP on the QUIC port number; a browser cannot pin a certificate for `wss://`) and
+/// `wss://` where it is trusted.
+pub fn websocket(dial: &Dial) -> Url {
+    let mut url = dial.session.clone();
+    let scheme = match dial.fingerprint {
+        Some(_) => "ws",
+        None => "wss",
+    };
+    // Both are special schemes like https: the change cannot fail.
+    let _ = url.set_scheme(scheme);
+    url
+}
+
 /// An explicit fingerprint URL: absolute, over http or https.
 fn parse_fingerprint(fingerprint: &str) -> Result<Url, String> {
     let url = Url::parse(fingerprint)
@@ -69,6 +84,17 @@ fn parse_fingerprint(fingerprint: &str) -> Result<Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_websocket_is_plain_where_the_certificate_is_pinned() {
+        let development = dial("http://localhost:4443/anon?jwt=abc", None).expect("valid");
+        assert_eq!(
+            websocket(&development).as_str(),
+            "ws://localhost:4443/anon?jwt=abc"
+        );
+        let trusted = dial("https://relay.example:443/live", None).expect("valid");
+        assert_eq!(websocket(&trusted).as_str(), "wss://relay.example/live");
+    }
 
     #[test]
     fn http_means_a_development_relay_with_a_fingerprint() {

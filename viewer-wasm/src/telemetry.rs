@@ -79,6 +79,9 @@ pub struct Report {
     /// controller's; absent where the relay reports none).
     #[serde(default)]
     pub bandwidth_kbps: Option<f64>,
+    /// How the viewer reaches the relay: "webtransport" or "websocket" (set by the page).
+    #[serde(default)]
+    pub transport: Option<String>,
     /// How long the broadcast has sent no media, ms, once that is a second (the link or the
     /// publisher is stuck; the last picture stays); absent while media flows.
     #[serde(default)]
@@ -259,6 +262,7 @@ impl Telemetry {
             switches: 0,
             bandwidth_kbps: self.bandwidth_bps.map(|bps| bps as f64 / 1000.0),
             no_data_ms: self.no_data_ms,
+            transport: None,
         }
     }
 }

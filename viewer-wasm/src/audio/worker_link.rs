@@ -5,6 +5,7 @@
 //! latency); the worker posts its playback figures back as an
 //! [`AudioReport`](crate::audio::status::AudioReport) as often. All travel as JSON.
 
+use crate::transport::Transport;
 use serde::{Deserialize, Serialize};
 
 use crate::audio::schedule::OutputClock;
@@ -22,6 +23,8 @@ pub struct WorkerStart {
     pub relay: String,
     /// Where the relay certificate's fingerprint is served, when it is pinned.
     pub fingerprint: Option<String>,
+    /// How the page reaches the relay: the worker does the same.
+    pub transport: Transport,
     pub broadcast: String,
     pub track: String,
     pub codec: String,
@@ -92,6 +95,7 @@ mod tests {
         let start = WorkerStart {
             relay: "https://127.0.0.1:4443/anon?jwt=x".into(),
             fingerprint: Some("https://127.0.0.1:8443/certificate.sha256".into()),
+            transport: Transport::WebSocket,
             broadcast: "screen".into(),
             track: "audio".into(),
             codec: "opus".into(),

@@ -104,6 +104,7 @@ pub async fn play(
         let start = WorkerStart {
             relay: shared.source.relay.clone(),
             fingerprint: shared.source.fingerprint.clone(),
+            transport: shared.source.transport,
             broadcast: shared.source.name.clone(),
             track: name.to_owned(),
             codec: rendition.codec.clone(),

@@ -21,9 +21,11 @@ use web_transport_wasm::ClientBuilder;
 use super::broadcast;
 use super::describe;
 use super::shared::Shared;
+use super::websocket;
 use crate::reconnect::Redial;
 use crate::relay_url::{self, Dial};
 use crate::state::Event;
+use crate::transport::Transport;
 
 /// What happens to a kept connection, for its owner to show.
 pub enum Link {
@@ -42,6 +44,7 @@ pub enum Link {
 pub async fn run<F, Following>(
     relay: String,
     fingerprint: Option<String>,
+    transport: Transport,
     now_ms: impl Fn() -> f64,
     mut on: impl FnMut(Link),
     mut follow: F,
@@ -52,12 +55,19 @@ pub async fn run<F, Following>(
     let mut redial = Redial::default();
     loop {
         on(Link::Dialling);
-        let Err(message) = session(&relay, fingerprint.as_deref(), &mut follow, &mut |link| {
+        let mut heard = |link| {
             if let Link::Connected = link {
                 redial.connected(now_ms());
             }
             on(link);
-        })
+        };
+        let Err(message) = session(
+            &relay,
+            fingerprint.as_deref(),
+            transport,
+            &mut follow,
+            &mut heard,
+        )
         .await;
         // The messages may name the session URL: never show its subscribe token.
         on(Link::Lost(token_redact::redact(
@@ -74,6 +84,7 @@ pub async fn run<F, Following>(
 pub async fn run_viewer(shared: Rc<Shared>) {
     let relay = shared.source.relay.clone();
     let fingerprint = shared.source.fingerprint.clone();
+    let transport = shared.source.transport;
     let name = shared.source.name.clone();
     let on = |link| match link {
         Link::Dialling => shared.on(Event::Dialling),
@@ -86,13 +97,22 @@ pub async fn run_viewer(shared: Rc<Shared>) {
         }
     };
     let follow = |announcements| broadcast::follow(shared.clone(), announcements, name.clone());
-    run(relay, fingerprint, || shared.now_ms(), on, follow).await;
+    run(
+        relay,
+        fingerprint,
+        transport,
+        || shared.now_ms(),
+        on,
+        follow,
+    )
+    .await;
 }
 
 /// One connection, from dialling to the reason it ended.
 async fn session<F, Following>(
     relay: &str,
     fingerprint: Option<&str>,
+    transport: Transport,
     follow: &mut F,
     on: &mut impl FnMut(Link),
 ) -> Result<Infallible, String>
@@ -101,9 +121,32 @@ where
     Following: Future<Output = Result<Infallible, String>>,
 {
     let dial = relay_url::dial(relay, fingerprint)?;
-    let transport = connect(&dial).await?;
-    let _close = CloseOnDrop(transport.clone());
+    match transport {
+        Transport::WebTransport => {
+            let session = connect(&dial).await?;
+            let _close = CloseOnDrop(session.clone());
+            speak(session, &dial.session, follow, on).await
+        }
+        Transport::WebSocket => {
+            let url = relay_url::websocket(&dial);
+            let (session, _socket) = websocket::connect(&url).await?;
+            speak(session, &url, follow, on).await
+        }
+    }
+}
 
+/// Run moq-lite over `transport`, connected to `url`, following what it announces.
+async fn speak<S, F, Following>(
+    transport: S,
+    url: &Url,
+    follow: &mut F,
+    on: &mut impl FnMut(Link),
+) -> Result<Infallible, String>
+where
+    S: moq_net::transport::poll::Boxable + Clone + 'static,
+    F: FnMut(origin::Consumer) -> Following,
+    Following: Future<Output = Result<Infallible, String>>,
+{
     let (origin, origin_driver) = origin::Producer::new(origin::Config::default());
     let announcements = origin.consume();
     let client = moq_net::Client::new().with_subscriber(origin);
@@ -123,7 +166,7 @@ where
         }
     };
     let (session, driver) =
-        handshake.map_err(|err| format!("MoQ handshake with {} failed: {err}", dial.session))?;
+        handshake.map_err(|err| format!("MoQ handshake with {url} failed: {err}"))?;
     on(Link::Connected);
 
     let session_driver = pin!(time::run(driver));

@@ -14,6 +14,7 @@ mod shared;
 mod timer;
 mod track_sink;
 mod video_track;
+mod websocket;
 mod worker;
 
 use std::rc::Rc;
@@ -23,7 +24,8 @@ use js_sys::Reflect;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use crate::availability::webtransport_unavailable;
+use crate::availability::unavailable;
+use crate::transport;
 use render::RenderLoop;
 use shared::{Shared, Source};
 
@@ -64,16 +66,23 @@ impl Viewer {
     /// hidden), which keeps the conversion off the page's thread; `options.sink: "canvas"`
     /// draws into the canvas instead.
     ///
-    /// Throws a one-sentence error on a page that cannot use WebTransport (not a secure
-    /// context, or a browser without it).
+    /// `options.transport` (`"wt"` or `"ws"`) forces WebTransport or the WebSocket; by default
+    /// WebTransport where the browser has it, else the WebSocket.
+    ///
+    /// Throws a one-sentence error on a page that cannot watch (not a secure context, or a
+    /// browser without WebCodecs).
     #[wasm_bindgen(constructor)]
     pub fn new(canvas: HtmlCanvasElement, options: JsValue) -> Result<Viewer, JsError> {
         let window = web_sys::window().ok_or_else(|| JsError::new("the viewer needs a window"))?;
-        let has_webtransport =
-            Reflect::has(&js_sys::global(), &"WebTransport".into()).unwrap_or(false);
-        if let Some(why) = webtransport_unavailable(window.is_secure_context(), has_webtransport) {
+        let has = |name: &str| Reflect::has(&js_sys::global(), &name.into()).unwrap_or(false);
+        if let Some(why) = unavailable(window.is_secure_context(), has("VideoDecoder")) {
             return Err(JsError::new(why));
         }
+        let transport = transport::choose(
+            option(&options, "transport").as_deref(),
+            has("WebTransport"),
+        )
+        .map_err(|why| JsError::new(&why))?;
         let performance = window
             .performance()
             .ok_or_else(|| JsError::new("the viewer needs window.performance"))?;
@@ -97,6 +106,7 @@ impl Viewer {
         let source = Source {
             relay: url,
             fingerprint,
+            transport,
             name,
         };
         let shared = Rc::new(Shared::new(source, performance, probe, messages_only));

@@ -20,6 +20,7 @@ use crate::player::{Action, Player};
 use crate::state::Event;
 use crate::sync_probe::SyncProbe;
 use crate::telemetry::{Report, Telemetry};
+use crate::transport::Transport;
 
 pub type VideoPlayer = Player<Bytes, VideoFrame>;
 
@@ -35,6 +36,7 @@ pub enum TrackRequest {
 pub struct Source {
     pub relay: String,
     pub fingerprint: Option<String>,
+    pub transport: Transport,
     pub name: String,
 }
 
@@ -84,7 +86,9 @@ impl Shared {
 
     /// What `stats()` reports.
     pub fn report(&self) -> Report {
-        self.player.borrow_mut().report()
+        let mut report = self.player.borrow_mut().report();
+        report.transport = Some(self.source.transport.as_str().to_owned());
+        report
     }
 
     pub fn on(&self, event: Event) {

@@ -93,6 +93,7 @@ async fn run(start: WorkerStart, host: Rc<WorkerHost>, player: Rc<RefCell<Player
     connection::run(
         start.relay.clone(),
         start.fingerprint.clone(),
+        start.transport,
         move || performance.now(),
         on,
         follow,
