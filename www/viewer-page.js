@@ -17,8 +17,9 @@
 // SHA-256), #jwt= or ?jwt= (subscribe token, sent as ?jwt= on the relay URL and never shown; the
 // fragment is better: browsers never send it to servers), ?probe=1 (note test-source flashes and
 // beeps for A/V sync measurements), ?audio=message (feed sound to the audio thread by messages,
-// as on pages that are not cross-origin isolated) and ?sink=canvas (draw into the canvas even
-// where a <video> could show the frames).
+// as on pages that are not cross-origin isolated), ?sink=canvas (draw into the canvas even
+// where a <video> could show the frames) and ?transport=wt|ws (WebTransport, or MoQ over a
+// WebSocket; by default WebTransport where the browser has it).
 import init, { Viewer } from "/pkg/viewer.js";
 
 const params = new URLSearchParams(location.search);
@@ -28,6 +29,7 @@ const jwt = fragment.get("jwt") || params.get("jwt");
 const syncProbe = params.get("probe") === "1";
 const audioTransport = params.get("audio") === "message" ? "message" : "auto";
 const sink = params.get("sink") === "canvas" ? "canvas" : "auto";
+const transport = params.get("transport") || undefined;
 
 // The relay's /viewer.json, or null where it serves none (or something unreadable).
 async function relayConfig() {
@@ -168,6 +170,7 @@ function update() {
     ` · ${stats.codec ?? "–"} ${resolution}` +
     ` · decode ${ms(stats.decodeMs.p50)} / ${ms(stats.decodeMs.p95)} ms · behind ${ms(stats.lagMs)} ms` +
     (stats.bandwidthKbps == null ? "" : ` · link ${(stats.bandwidthKbps / 1000).toFixed(1)} Mb/s`) +
+    ` · ${stats.transport ?? "–"}` +
     audioLine(stats.audio);
 }
 
@@ -204,7 +207,15 @@ try {
   } else {
     const { url, fingerprint } = relayTarget(config);
     await init();
-    window.viewer = new Viewer(canvas, { url, fingerprint, name, syncProbe, audioTransport, sink });
+    window.viewer = new Viewer(canvas, {
+      url,
+      fingerprint,
+      name,
+      syncProbe,
+      audioTransport,
+      sink,
+      transport,
+    });
     update();
     setInterval(update, 250);
   }

@@ -91,8 +91,8 @@ pub fn config(
 bind = "{bind}"
 
 [web]
-# The page server carries our own routes; no WebSocket fallback.
-ws = false
+# MoQ over WebSocket (QMux) on the same TCP listener, for browsers without WebTransport.
+ws = true
 
 [web.http]
 listen = "{bind}"
@@ -140,7 +140,10 @@ mod tests {
             "a crashed relay must be noticed within seconds"
         );
         assert!(text.contains("c.pem") && text.contains("k.pem"));
-        assert!(!config.web.ws);
+        assert!(
+            config.web.ws,
+            "browsers without WebTransport watch over a WebSocket"
+        );
         let http = config.web.http.listen.expect("fingerprint listener");
         assert!(http.ip().is_loopback() && http.port() == 4443);
         assert!(!config.auth.is_empty(), "anonymous access is granted");

@@ -242,6 +242,15 @@ impl Chromium {
         Ok(())
     }
 
+    /// Run `script` in every document before its own scripts (e.g. to take an API away).
+    pub fn before_each_document(&mut self, script: &str) -> anyhow::Result<()> {
+        self.call(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({"source": script}),
+        )?;
+        Ok(())
+    }
+
     /// Slow the page's CPU down by `rate` (1 = no throttling).
     pub fn throttle_cpu(&mut self, rate: f64) -> anyhow::Result<()> {
         self.call("Emulation.setCPUThrottlingRate", json!({"rate": rate}))?;

@@ -1,11 +1,13 @@
-//! Browser tests beyond Chromium: the relay's page in Firefox ESR (over WebTransport, driven
-//! through WebDriver BiDi) plays picture and sound, with its latency in the stats.
+//! Browser tests beyond Chromium with WebTransport: the relay's page in Firefox ESR (driven
+//! through WebDriver BiDi) over WebTransport and over a WebSocket, and in a Chromium whose
+//! WebTransport is taken away before the page loads (as Safari has none) — each shows the
+//! picture and plays the sound, with its latency and transport in the stats.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 
-use crate::chromium::json;
+use crate::chromium::{Chromium, json};
 use crate::firefox::Firefox;
 use crate::live::{Output, Stack};
 use crate::page::Page;
@@ -25,35 +27,74 @@ pub fn firefox_plays_over_webtransport() -> anyhow::Result<()> {
     stack.publish("fox", &["--source", "test"])?;
     let mut firefox = Firefox::launch()?;
     firefox.navigate(&stack.page_url("fox"))?;
-    let playing = firefox.wait_for_stats(START, |s| {
+    watch(&mut firefox, &mut stack, "Firefox", "webtransport")
+}
+
+pub fn firefox_plays_over_a_websocket() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("fox-ws", &["--source", "test"])?;
+    let mut firefox = Firefox::launch()?;
+    firefox.navigate(&format!("{}&transport=ws", stack.page_url("fox-ws")))?;
+    watch(&mut firefox, &mut stack, "Firefox", "websocket")
+}
+
+pub fn chromium_without_webtransport_plays_over_a_websocket() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("nowt", &["--source", "test"])?;
+    let mut chromium = Chromium::launch()?;
+    chromium.before_each_document("delete globalThis.WebTransport;")?;
+    chromium.navigate(&stack.page_url("nowt"))?;
+    watch(
+        &mut chromium,
+        &mut stack,
+        "Chromium without WebTransport",
+        "websocket",
+    )
+}
+
+/// The page in `browser` plays over `transport`: picture and sound start, then a window of
+/// frames shown, latency and sound played.
+fn watch(
+    page: &mut impl Page,
+    stack: &mut Stack,
+    browser: &str,
+    transport: &str,
+) -> anyhow::Result<()> {
+    let playing = page.wait_for_stats(START, |s| {
         s.state == "live" && s.counters.rendered > 30 && s.audio.state == "playing"
     })?;
-    let playing = playing.context("the page never created its viewer")?;
+    let playing =
+        playing.with_context(|| format!("{browser}: the page never created its viewer"))?;
     ensure!(
         playing.state == "live" && playing.counters.rendered > 30,
-        "Firefox shows no picture: {}",
+        "{browser} shows no picture: {}",
         json(&playing)
     );
     ensure!(
         playing.audio.state == "playing",
-        "Firefox plays no sound: {}",
+        "{browser} plays no sound: {}",
         json(&playing.audio)
+    );
+    ensure!(
+        playing.transport.as_deref() == Some(transport),
+        "{browser} is not on {transport}: {}",
+        json(&playing)
     );
     let started = Instant::now();
     std::thread::sleep(WINDOW);
-    let last = firefox.viewer_stats()?.context("no viewer")?;
+    let last = page.viewer_stats()?.context("no viewer")?;
     stack.check_alive()?;
     let fps = (last.counters.rendered - playing.counters.rendered) as f64
         / started.elapsed().as_secs_f64();
     let latency = last.latency_ms.p95.unwrap_or(f64::NAN);
     ensure!(
         fps >= MIN_FPS,
-        "{fps:.1} frames shown per second in Firefox: {}",
+        "{fps:.1} frames shown per second in {browser}: {}",
         json(&last)
     );
     ensure!(
         latency <= MAX_LATENCY_MS,
-        "latency p95 {latency:.0} ms in Firefox: {}",
+        "latency p95 {latency:.0} ms in {browser}: {}",
         json(&last)
     );
     let grown = last.audio.frames_played - playing.audio.frames_played;
@@ -61,12 +102,12 @@ pub fn firefox_plays_over_webtransport() -> anyhow::Result<()> {
     let played_s = grown as f64 / rate;
     ensure!(
         played_s >= WINDOW.as_secs_f64() * 0.9,
-        "{played_s:.1} s of sound played in {WINDOW:?}: {}",
+        "{played_s:.1} s of sound played in {WINDOW:?} in {browser}: {}",
         json(&last.audio)
     );
     println!(
-        "  Firefox: {fps:.1} frames/s, latency p50 {:.0} / p95 {latency:.0} ms, sound {:.1} s \
-         in {:.1} s ({} on the {} thread), audio latency p50 {:.0} ms",
+        "  {browser} over {transport}: {fps:.1} frames/s, latency p50 {:.0} / p95 {latency:.0} \
+         ms, sound {:.1} s in {:.1} s ({} ring on the {} thread), audio latency p50 {:.0} ms",
         last.latency_ms.p50.unwrap_or(f64::NAN),
         played_s,
         started.elapsed().as_secs_f64(),
