@@ -1,11 +1,14 @@
 //! MoQ over a WebSocket, for browsers without WebTransport (Safari, WebKit): QMux draft-00
 //! (QUIC's streams and flow control over an ordered message transport), the framing moq-relay's
 //! WebSocket listener speaks under the `qmux-00.moq-lite-06` subprotocol. Host-independent:
-//! [`frame`] is the wire format, [`session`] the client session moq-net drives through
-//! `web_transport_trait::poll`.
+//! [`frame`] is the wire format, [`session`] the client session's state and rules, [`handles`]
+//! what moq-net drives through `web_transport_trait::poll`.
 
 pub mod frame;
+pub mod handles;
 pub mod session;
+#[cfg(test)]
+mod tests;
 
 /// The WebSocket subprotocols offered, most preferred first: QMux draft-00 carrying each
 /// moq-lite version the viewer speaks (moq-relay pairs `qmux-00.` with its ALPNs).
@@ -23,7 +26,7 @@ pub fn application_protocol(subprotocol: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+mod subprotocol_tests {
     use super::*;
 
     #[test]

@@ -10,7 +10,8 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use super::describe;
 use crate::qmux;
-use crate::qmux::session::{Session, Windows, Wire};
+use crate::qmux::handles::Session;
+use crate::qmux::session::{Windows, Wire};
 
 /// The socket and its handlers, for as long as the session runs: dropped, it closes the socket
 /// and lets the handlers (which hold the session) go.
