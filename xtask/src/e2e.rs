@@ -16,7 +16,7 @@ use crate::{
 
 type Test = fn() -> anyhow::Result<()>;
 
-const TESTS: [(&str, Test); 22] = [
+const TESTS: [(&str, Test); 23] = [
     (
         "plays_a_live_stream_with_latency_and_a_real_picture",
         plays_a_live_stream,
@@ -73,6 +73,10 @@ const TESTS: [(&str, Test); 22] = [
     (
         "chromium_without_webtransport_plays_over_a_websocket",
         e2e_browsers::chromium_without_webtransport_plays_over_a_websocket,
+    ),
+    (
+        "webkit_plays_over_a_websocket",
+        e2e_browsers::webkit_plays_over_a_websocket,
     ),
     (
         "network_a_link_too_slow_for_the_main_rendition_steps_down_and_stays_near_live",

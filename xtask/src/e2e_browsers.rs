@@ -1,7 +1,8 @@
 //! Browser tests beyond Chromium with WebTransport: the relay's page in Firefox ESR (driven
-//! through WebDriver BiDi) over WebTransport and over a WebSocket, and in a Chromium whose
-//! WebTransport is taken away before the page loads (as Safari has none) — each shows the
-//! picture and plays the sound, with its latency and transport in the stats.
+//! through WebDriver BiDi) over WebTransport and over a WebSocket, in WebKit (WebKitGTK, which
+//! has no WebTransport, over WebDriver) and in a Chromium whose WebTransport is taken away
+//! before the page loads — each shows the picture and plays the sound, with its latency and
+//! transport in the stats.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use crate::chromium::{Chromium, json};
 use crate::firefox::Firefox;
 use crate::live::{Output, Stack};
 use crate::page::Page;
+use crate::webkit::WebKit;
 
 /// How long the page may take to show its first frames and start its sound.
 const START: Duration = Duration::from_secs(30);
@@ -50,6 +52,14 @@ pub fn chromium_without_webtransport_plays_over_a_websocket() -> anyhow::Result<
         "Chromium without WebTransport",
         "websocket",
     )
+}
+
+pub fn webkit_plays_over_a_websocket() -> anyhow::Result<()> {
+    let mut stack = Stack::start(None, Output::Logs)?;
+    stack.publish("kit", &["--source", "test"])?;
+    let mut webkit = WebKit::launch()?;
+    webkit.navigate(&stack.page_url("kit"))?;
+    watch(&mut webkit, &mut stack, "WebKit", "websocket")
 }
 
 /// The page in `browser` plays over `transport`: picture and sound start, then a window of

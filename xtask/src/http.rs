@@ -1,5 +1,6 @@
-//! A minimal HTTP/1.1 GET over plain TCP, for the local endpoints the harness reads: Chromium's
-//! DevTools listing, the relay's page server and its token-checked routes.
+//! A minimal HTTP/1.1 client over plain TCP, for the local endpoints the harness talks to:
+//! Chromium's DevTools listing, WebKit's WebDriver, the relay's page server and its
+//! token-checked routes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -16,15 +17,36 @@ pub struct Response {
 
 /// `GET path` from `host:port` (every address `host` resolves to is tried in turn).
 pub fn get(host: &str, port: u16, path: &str) -> anyhow::Result<Response> {
+    request("GET", host, port, path, None, Duration::from_secs(5))
+}
+
+/// `method path` on `host:port` with a JSON `body`, if any, waiting up to `timeout` for the
+/// answer.
+pub fn request(
+    method: &str,
+    host: &str,
+    port: u16,
+    path: &str,
+    body: Option<&str>,
+    timeout: Duration,
+) -> anyhow::Result<Response> {
     let mut stream =
         TcpStream::connect((host, port)).with_context(|| format!("connecting to {host}:{port}"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(timeout))?;
     // HTTP/1.1: Chromium's DevTools endpoint answers nothing to HTTP/1.0.
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n"
     )?;
-    read_response(BufReader::new(stream)).with_context(|| format!("GET {host}:{port}{path}"))
+    match body {
+        Some(body) => write!(
+            stream,
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?,
+        None => write!(stream, "\r\n")?,
+    }
+    read_response(BufReader::new(stream)).with_context(|| format!("{method} {host}:{port}{path}"))
 }
 
 /// A response: the status line, headers, and a body of `Content-Length` bytes (or, without

@@ -28,6 +28,7 @@ mod procstat;
 mod soak;
 mod sockets;
 mod temp_dir;
+mod webkit;
 mod wine;
 mod workspace;
 
