@@ -66,7 +66,11 @@ pub struct PageConfig {
 /// The site's router: `/viewer.json`, `/health`, the certificate's fingerprint (when it is our
 /// self-signed one) and the static files.
 pub fn router(dirs: &Dirs, page: &PageConfig, certificate: Option<Served>) -> Router {
-    let pkg = ServeDir::new(&dirs.pkg).not_found_service(axum::routing::get(viewer_not_built));
+    // The build writes a gzip copy beside each file: browsers that accept it get that (a
+    // third of the wasm's size), with the same Last-Modified to revalidate against.
+    let pkg = ServeDir::new(&dirs.pkg)
+        .precompressed_gzip()
+        .not_found_service(axum::routing::get(viewer_not_built));
     let page = serde_json::to_string(page).expect("the page config serialises");
     let routes = match certificate {
         Some(certificate) => Router::new().route(
@@ -113,4 +117,54 @@ async fn viewer_not_built() -> impl IntoResponse {
         StatusCode::NOT_FOUND,
         "the viewer is not built: run `cargo xtask build-web` in the repository\n",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// A built viewer of one file and its gzip copy, and the site serving it.
+    fn site() -> (Router, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("relay-site-{}", std::process::id()));
+        let pkg = dir.join("pkg");
+        std::fs::create_dir_all(&pkg).expect("pkg dir");
+        std::fs::write(pkg.join("viewer.js"), "export {};").expect("js");
+        std::fs::write(pkg.join("viewer.js.gz"), b"\x1f\x8bgzip bytes").expect("gz");
+        let dirs = Dirs {
+            www: dir.join("www"),
+            pkg,
+        };
+        let page = PageConfig {
+            relay_host: None,
+            relay_port: 4443,
+            relay_path: "/anon".into(),
+            pin_certificate: true,
+            https_port: None,
+        };
+        (router(&dirs, &page, None), dir)
+    }
+
+    #[tokio::test]
+    async fn the_viewer_goes_gzipped_to_browsers_that_accept_it() {
+        let (site, dir) = site();
+        let get = |encoding: Option<&str>| {
+            let mut request = Request::get("/pkg/viewer.js");
+            if let Some(encoding) = encoding {
+                request = request.header(header::ACCEPT_ENCODING, encoding);
+            }
+            site.clone()
+                .oneshot(request.body(Body::empty()).expect("request"))
+        };
+        let gzipped = get(Some("gzip, deflate, br")).await.expect("response");
+        assert_eq!(gzipped.status(), StatusCode::OK);
+        assert_eq!(gzipped.headers()[header::CONTENT_ENCODING], "gzip");
+        assert!(gzipped.headers().contains_key(header::LAST_MODIFIED));
+        assert_eq!(gzipped.headers()[header::CACHE_CONTROL], "no-cache");
+        let plain = get(None).await.expect("response");
+        assert!(!plain.headers().contains_key(header::CONTENT_ENCODING));
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }

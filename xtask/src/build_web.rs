@@ -67,7 +67,7 @@ pub fn build_web(release: bool) -> anyhow::Result<PathBuf> {
         .generate(&out)
         .context("wasm-bindgen")?;
 
-    for size in web_sizes(&out)? {
+    for size in precompress(&out)? {
         println!(
             "{:<16} {:>9} bytes raw {:>9} bytes gzip -9",
             size.name, size.raw, size.gzip
@@ -85,24 +85,41 @@ pub struct WebSize {
     pub gzip: u64,
 }
 
-/// Raw and gzip sizes of the viewer's wasm and JS glue in `dir` (a `build_web` output).
+/// Raw and gzip sizes of the viewer's wasm and JS glue in `dir` (a `build_web` output): the
+/// gzip one is the `.gz` beside each file, which the relay serves to browsers that accept it.
 pub fn web_sizes(dir: &Path) -> anyhow::Result<Vec<WebSize>> {
-    [format!("{OUT_NAME}_bg.wasm"), format!("{OUT_NAME}.js")]
-        .into_iter()
+    built_files()
         .map(|name| {
-            let path = dir.join(&name);
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
-            gzip.write_all(&bytes)?;
-            let gzip = gzip.finish()?.len() as u64;
+            let size = |name: &str| -> anyhow::Result<u64> {
+                let path = dir.join(name);
+                Ok(std::fs::metadata(&path)
+                    .with_context(|| format!("reading {}", path.display()))?
+                    .len())
+            };
             Ok(WebSize {
+                raw: size(&name)?,
+                gzip: size(&format!("{name}.gz"))?,
                 name,
-                raw: bytes.len() as u64,
-                gzip,
             })
         })
         .collect()
+}
+
+/// Write a gzip (level 9) copy beside each of the viewer's files in `dir`; their sizes.
+fn precompress(dir: &Path) -> anyhow::Result<Vec<WebSize>> {
+    for name in built_files() {
+        let path = dir.join(&name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut gzip = GzEncoder::new(Vec::new(), Compression::best());
+        gzip.write_all(&bytes)?;
+        std::fs::write(dir.join(format!("{name}.gz")), gzip.finish()?)?;
+    }
+    web_sizes(dir)
+}
+
+/// The files a viewer downloads: its wasm and its JS glue.
+fn built_files() -> impl Iterator<Item = String> {
+    [format!("{OUT_NAME}_bg.wasm"), format!("{OUT_NAME}.js")].into_iter()
 }
 
 /// Install the wasm32 target through rustup when it is missing (a fresh machine lacks it).
