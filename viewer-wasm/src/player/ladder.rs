@@ -14,7 +14,8 @@
 //! service time, from its submission or the previous output, whichever is later, to its
 //! output) scaled by how much more the rung above costs (pixels × frame rate) must stay under
 //! [`PROBE_HEADROOM`]. Without it a viewer that cannot decode the rung above would probe,
-//! stall, and step down again every few minutes.
+//! stall, and step down again every few minutes. And the link must have room for it: its
+//! bitrate within [`FIT_SHARE`] of the relay's bandwidth estimate, where the relay gives one.
 
 use std::collections::VecDeque;
 
@@ -49,6 +50,10 @@ const PROBE_FAILED_WITHIN_MS: f64 = 10_000.0;
 /// The decoder's estimated busy fraction on the rung above must stay under this to probe.
 pub const PROBE_HEADROOM: f64 = 0.75;
 
+/// The share of the relay's bandwidth estimate a rung probed up to may take (the upstream
+/// player picks by 0.8 × its estimate too): the rest absorbs keyframes and audio.
+pub const FIT_SHARE: f64 = 0.8;
+
 /// How much decoding the busy fraction covers.
 const LOAD_WINDOW_MS: f64 = 3000.0;
 
@@ -56,6 +61,10 @@ const LOAD_WINDOW_MS: f64 = 3000.0;
 pub struct Ladder {
     /// Relative decode cost of each rendition, ranked best first.
     costs: Vec<f64>,
+    /// Each rendition's bitrate (b/s), where the catalog says it.
+    bitrates: Vec<Option<f64>>,
+    /// The relay's estimate of what it can send this viewer, b/s, once it has one.
+    bandwidth_bps: Option<f64>,
     playing: usize,
     load: DecodeLoad,
     /// (arrival ms, how much later than usual) of the rendition playing's frames over the
@@ -74,6 +83,8 @@ impl Ladder {
     /// Renditions ranked best first with their relative decode costs, playing `playing`.
     pub fn new(costs: Vec<f64>, playing: usize) -> Self {
         Self {
+            bitrates: vec![None; costs.len()],
+            bandwidth_bps: None,
             costs,
             playing,
             load: DecodeLoad::default(),
@@ -87,8 +98,30 @@ impl Ladder {
         }
     }
 
+    /// The renditions' bitrates (b/s, ranked as the costs), where known.
+    pub fn with_bitrates(self, bitrates: Vec<Option<f64>>) -> Self {
+        Self { bitrates, ..self }
+    }
+
     pub fn playing(&self) -> usize {
         self.playing
+    }
+
+    /// The relay's bandwidth estimate changed (`None`: it has none now).
+    pub fn bandwidth(&mut self, bps: Option<f64>) {
+        self.bandwidth_bps = bps;
+    }
+
+    /// Whether the link leaves room for the rung above: its bitrate within [`FIT_SHARE`] of
+    /// the relay's estimate. Without an estimate or a bitrate, only the decoder's load
+    /// decides.
+    fn fits_above(&self) -> bool {
+        let above = self.playing.checked_sub(1);
+        let bitrate = above.and_then(|up| self.bitrates.get(up).copied().flatten());
+        match (bitrate, self.bandwidth_bps) {
+            (Some(bitrate), Some(bandwidth)) => bitrate <= bandwidth * FIT_SHARE,
+            _ => true,
+        }
     }
 
     /// The decoder output a frame at `now_ms`, `took_ms` after its chunk was submitted (the
@@ -181,7 +214,10 @@ impl Ladder {
             return None;
         }
         let since = *self.calm_since.get_or_insert(now_ms);
-        if self.playing > 0 && now_ms - since >= self.probe_after_ms && self.headroom_above(now_ms)
+        if self.playing > 0
+            && now_ms - since >= self.probe_after_ms
+            && self.headroom_above(now_ms)
+            && self.fits_above()
         {
             self.stepped_up_at = Some(now_ms);
             return Some(self.switch(self.playing - 1));
@@ -338,6 +374,26 @@ mod tests {
         assert_eq!(arrivals(&mut ladder, 0.0, 5_000.0, |_| 0.0), None);
         let draining = |t: f64| (3_000.0 - (t - 5_000.0) * 0.5).max(0.0);
         assert_eq!(arrivals(&mut ladder, 5_000.0, 12_000.0, draining), None);
+    }
+
+    #[test]
+    fn a_probe_up_waits_for_a_link_with_room_for_the_rung_above() {
+        let calm = |ladder: &mut Ladder, from_ms: f64, to_ms: f64| {
+            decode(ladder, 2.0, from_ms, to_ms);
+            arrivals(ladder, from_ms, to_ms, |_| 0.0)
+        };
+        let bitrates = vec![Some(4_900_000.0), Some(900_000.0)];
+        let mut ladder = Ladder::new(two(), 1).with_bitrates(bitrates);
+        // A 3 Mb/s link: 4.9 Mb/s does not fit, however calm the light rendition plays.
+        ladder.bandwidth(Some(3_000_000.0));
+        assert_eq!(calm(&mut ladder, 0.0, 30_000.0), None);
+        // The link grows to 10 Mb/s: the probe comes.
+        ladder.bandwidth(Some(10_000_000.0));
+        let (_, to) = calm(&mut ladder, 30_000.0, 45_000.0).expect("a probe up");
+        assert_eq!(to, 0);
+        // Without an estimate, the decoder's headroom alone decides, as before.
+        let mut ladder = Ladder::new(two(), 1).with_bitrates(vec![Some(4_900_000.0), None]);
+        assert!(calm(&mut ladder, 0.0, 15_000.0).is_some());
     }
 
     #[test]

@@ -108,16 +108,24 @@ impl<P, F> Player<P, F> {
     }
 
     /// Video playback starts on rendition `playing` of renditions ranked best first with
-    /// these relative decode `costs` (pixels × frame rate), with the decoder configured for
-    /// it and its track subscribed.
-    pub fn start(&mut self, costs: Vec<f64>, playing: usize) {
+    /// these relative decode `costs` (pixels × frame rate) and `bitrates` (b/s, where the
+    /// catalog says), with the decoder configured for it and its track subscribed.
+    pub fn start(&mut self, costs: Vec<f64>, bitrates: Vec<Option<f64>>, playing: usize) {
         self.stop();
         self.decode = Scheduler::configured_for(playing);
-        self.ladder = Ladder::new(costs, playing);
+        let mut ladder = Ladder::new(costs, playing).with_bitrates(bitrates);
+        ladder.bandwidth(self.telemetry.bandwidth_bps.map(|bps| bps as f64));
+        self.ladder = ladder;
         self.lateness = Lateness::default();
         self.current = playing;
         self.pending = None;
         self.playing = true;
+    }
+
+    /// The relay's bandwidth estimate changed (b/s; `None`: it has none now).
+    pub fn bandwidth(&mut self, bps: Option<u64>) {
+        self.telemetry.bandwidth_bps = bps;
+        self.ladder.bandwidth(bps.map(|bps| bps as f64));
     }
 
     /// What `stats()` reports.

@@ -229,7 +229,8 @@ impl Scenario {
             Some(light) => vec![1.0, light.cost / light.every as f64],
             None => vec![1.0],
         };
-        player.start(costs, 0);
+        let bitrates = self.kbps.iter().map(|kbps| Some(kbps * 1000.0)).collect();
+        player.start(costs, bitrates, 0);
         let frames = (self.seconds * self.fps) as u64;
         let end_ms = self.seconds * 1000.0;
         let mut tracks: [Option<Subscribed>; 2] = [
@@ -244,6 +245,11 @@ impl Scenario {
             link.subscribe(0, priority::video(0), 0.0);
             link
         });
+        // The relay's bandwidth estimate: its congestion controller tracks the link's rate.
+        let estimate = |kbps: f64| Some((kbps * 1000.0) as u64);
+        if let Some(&(_, kbps)) = self.link_kbps.first() {
+            player.bandwidth(estimate(kbps));
+        }
         let mut rates = self.link_kbps.iter().skip(1).peekable();
         let (mut decoding, mut switched_at_ms) = (0, Vec::new());
         let mut decoder = DecoderThread::default();
@@ -259,6 +265,7 @@ impl Scenario {
             if let Some(link) = &mut link {
                 if let Some(&(_, kbps)) = rates.next_if(|&&(from, _)| from <= t) {
                     link.set_rate(kbps);
+                    player.bandwidth(estimate(kbps));
                 }
                 link.send(t, STEP_MS);
                 while let Some(frame) = link.delivered(t) {

@@ -197,9 +197,14 @@ impl Glue {
             let renditions = plan.video_renditions();
             let names: Vec<String> = renditions.iter().map(|(name, _)| name.clone()).collect();
             let costs = renditions.iter().map(|(_, r)| r.decode_cost()).collect();
+            let bitrates = renditions
+                .iter()
+                .map(|(_, r)| r.bitrate.map(|bps| bps as f64))
+                .collect();
             let (shared, broadcast, start) = (shared.clone(), broadcast.clone(), ladder.start);
             self.video = Some(Box::pin(async move {
-                video_track::play(&shared, &broadcast, &names, costs, start, decoder).await;
+                video_track::play(&shared, &broadcast, &names, costs, bitrates, start, decoder)
+                    .await;
             }));
         }
         if let Some((name, rendition)) = plan.audio.clone() {

@@ -89,9 +89,9 @@ pub async fn run_viewer(shared: Rc<Shared>) {
     let on = |link| match link {
         Link::Dialling => shared.on(Event::Dialling),
         Link::Connected => shared.on(Event::Connected),
-        Link::Bandwidth(bps) => shared.video(|player, _| player.telemetry.bandwidth_bps = bps),
+        Link::Bandwidth(bps) => shared.video(|player, _| player.bandwidth(bps)),
         Link::Lost(why) => {
-            shared.video(|player, _| player.telemetry.bandwidth_bps = None);
+            shared.video(|player, _| player.bandwidth(None));
             shared.stop_video();
             shared.on(Event::Failed(why));
         }

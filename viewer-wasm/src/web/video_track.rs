@@ -39,13 +39,14 @@ pub async fn play(
     broadcast: &broadcast::Consumer,
     names: &[String],
     costs: Vec<f64>,
+    bitrates: Vec<Option<f64>>,
     start: usize,
     decoder: Decoder,
 ) {
     let (requests, mut asked) = mpsc::unbounded();
     shared.set_decoder(Some(decoder));
     shared.set_track_requests(Some(requests));
-    shared.video(|player, _| player.start(costs, start));
+    shared.video(|player, _| player.start(costs, bitrates, start));
     let _stop = StopOnDrop(shared);
     let mut readers = Readers {
         reading: SelectAll::new(),
