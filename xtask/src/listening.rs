@@ -109,11 +109,19 @@ pub fn listen<T>(
     duration: Duration,
     during: impl FnOnce(&mut Chromium, Duration) -> anyhow::Result<T>,
 ) -> anyhow::Result<Listening<T>> {
-    let first = chromium.viewer_stats()?.context("no viewer")?;
-    let (started, from_unix_ms) = (Instant::now(), unix_ms());
+    // The counters of a window come from figures made inside it: the page shows what the
+    // audio worker last posted, and a concealment just before the window, posted a tick
+    // later, would otherwise count in it.
+    let from_unix_ms = unix_ms();
+    let first = report_made_after(chromium, from_unix_ms)?;
+    let started = Instant::now();
     let during = during(chromium, duration)?;
-    let last = chromium.viewer_stats()?.context("no viewer")?;
-    let (elapsed, to_unix_ms) = (started.elapsed(), unix_ms());
+    let to_unix_ms = unix_ms();
+    let last = report_made_after(chromium, to_unix_ms)?;
+    let elapsed = match (first.audio.reported_unix_ms, last.audio.reported_unix_ms) {
+        (Some(from), Some(to)) => Duration::from_secs_f64(((to - from) / 1000.0).max(0.0)),
+        _ => started.elapsed(),
+    };
     let probe = chromium.evaluate("window.viewer.syncProbe()")?;
     // Every value kept in place (an unknown one, NaN, comes back as null): the lists align.
     let times = |kind: &str| -> Vec<f64> {
@@ -144,6 +152,25 @@ pub fn listen<T>(
         last,
         during,
     })
+}
+
+/// The viewer's stats once its audio figures were made at or after `unix_ms` (at once for a
+/// viewer that does not say when they were made).
+fn report_made_after(chromium: &mut Chromium, unix_ms: f64) -> anyhow::Result<Report> {
+    let fresh = |report: &Report| {
+        report
+            .audio
+            .reported_unix_ms
+            .is_none_or(|made| made >= unix_ms)
+    };
+    let report = chromium.wait_for_stats(Duration::from_secs(5), fresh)?;
+    let report = report.context("no viewer")?;
+    ensure!(
+        fresh(&report),
+        "the audio figures stopped coming (the last made at {:?}, wanted after {unix_ms})",
+        report.audio.reported_unix_ms
+    );
+    Ok(report)
 }
 
 fn unix_ms() -> f64 {

@@ -118,7 +118,10 @@ impl Player {
     /// The figures now.
     pub fn report(&mut self, now_unix_ms: f64) -> AudioReport {
         self.reported_unix_ms = now_unix_ms;
-        self.status.report(None)
+        AudioReport {
+            reported_unix_ms: Some(now_unix_ms),
+            ..self.status.report(None)
+        }
     }
 
     /// A decoded chunk came out at `moment`: where it is written, or `None` when nothing can

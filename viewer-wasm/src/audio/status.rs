@@ -186,6 +186,10 @@ pub struct AudioReport {
     /// The latest stalls (at most 32), oldest first (absent from older viewers' reports).
     #[serde(default)]
     pub stalls: Vec<Stall>,
+    /// When the player made these figures, Unix ms: the page shows the latest the audio
+    /// worker posted, which may be a tick (or a busy page's while) old.
+    #[serde(default)]
+    pub reported_unix_ms: Option<f64>,
 }
 
 impl AudioStatus {
@@ -331,6 +335,7 @@ impl AudioStatus {
             latency_ms,
             skew_ms: None,
             stalls: self.stalls.iter().copied().collect(),
+            reported_unix_ms: None,
         }
     }
 
