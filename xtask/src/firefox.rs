@@ -27,6 +27,8 @@ const BINARY: &str = "/usr/bin/firefox-esr";
 const PREFERENCES: &str = r#"
 user_pref("media.autoplay.default", 0);
 user_pref("media.autoplay.blocking_policy", 0);
+user_pref("media.autoplay.block-webaudio", false);
+user_pref("media.autoplay.enabled.user-gestures-needed", false);
 user_pref("browser.shell.checkDefaultBrowser", false);
 user_pref("browser.startup.homepage_override.mstone", "ignore");
 user_pref("datareporting.policy.dataSubmissionEnabled", false);
@@ -37,6 +39,7 @@ user_pref("app.update.disabledForTesting", true);
 /// A running headless Firefox with one page (browsing context) open.
 pub struct Firefox {
     process: Child,
+    sound: SoundServer,
     /// Removed after the process is killed (fields drop after `Drop::drop`).
     _profile: TempDir,
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
@@ -53,6 +56,10 @@ impl Firefox {
         );
         let profile = TempDir::new("xtask-firefox")?;
         std::fs::write(profile.path().join("user.js"), PREFERENCES)?;
+        // Without a sound server Firefox has no audio output, and its audio contexts never
+        // start (Chromium fakes one when headless): a PulseAudio of its own with a null sink
+        // takes what it plays, on the real clock.
+        let sound = start_sound_server(profile.path())?;
         let mut command = Command::new(BINARY);
         command
             .args(["--headless", "--no-remote", "--remote-debugging-port", "0"])
@@ -60,6 +67,7 @@ impl Firefox {
             .arg(profile.path())
             .arg("about:blank")
             .env("MOZ_CRASHREPORTER_DISABLE", "1")
+            .env("PULSE_SERVER", format!("unix:{}", sound.socket.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -72,6 +80,7 @@ impl Firefox {
             .context("connecting to Firefox's WebDriver BiDi")?;
         let mut firefox = Self {
             process,
+            sound,
             _profile: profile,
             socket,
             context: String::new(),
@@ -110,6 +119,24 @@ impl Firefox {
             }
             return Ok(reply["result"].clone());
         }
+    }
+}
+
+impl Firefox {
+    /// A real (trusted) left click at (`x`, `y`) CSS pixels in the page, as a user's click: it
+    /// counts as the gesture browsers require before sound.
+    pub fn click_at(&mut self, x: f64, y: f64) -> anyhow::Result<()> {
+        let actions = json!([{
+            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
+            "actions": [
+                {"type": "pointerMove", "x": x.round() as i64, "y": y.round() as i64},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ],
+        }]);
+        let params = json!({"context": self.context, "actions": actions});
+        self.call("input.performActions", params)?;
+        Ok(())
     }
 }
 
@@ -159,7 +186,51 @@ impl Drop for Firefox {
         }
         let _ = self.process.kill();
         let _ = self.process.wait();
+        let _ = self.sound.process.kill();
+        let _ = self.sound.process.wait();
     }
+}
+
+/// A PulseAudio server with one null sink, listening on a socket in `dir`.
+struct SoundServer {
+    process: Child,
+    socket: std::path::PathBuf,
+}
+
+fn start_sound_server(dir: &Path) -> anyhow::Result<SoundServer> {
+    let socket = dir.join("pulse-native");
+    let mut command = Command::new("pulseaudio");
+    command
+        .args([
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--disallow-exit",
+            "--use-pid-file=no",
+            "--load=module-null-sink sink_name=null",
+        ])
+        .arg(format!(
+            "--load=module-native-protocol-unix auth-anonymous=1 socket={}",
+            socket.display()
+        ))
+        .env("HOME", dir)
+        .env("XDG_RUNTIME_DIR", dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let process = command
+        .spawn()
+        .context("starting pulseaudio (Debian's `pulseaudio` package) for Firefox's sound")?;
+    let mut server = SoundServer { process, socket };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !server.socket.exists() {
+        if std::time::Instant::now() > deadline || server.process.try_wait()?.is_some() {
+            let _ = server.process.kill();
+            bail!("pulseaudio did not open its socket within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(server)
 }
 
 /// The `ws://host:port` Firefox prints on stderr once its BiDi endpoint listens; the rest of
