@@ -122,24 +122,6 @@ impl Firefox {
     }
 }
 
-impl Firefox {
-    /// A real (trusted) left click at (`x`, `y`) CSS pixels in the page, as a user's click: it
-    /// counts as the gesture browsers require before sound.
-    pub fn click_at(&mut self, x: f64, y: f64) -> anyhow::Result<()> {
-        let actions = json!([{
-            "type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"},
-            "actions": [
-                {"type": "pointerMove", "x": x.round() as i64, "y": y.round() as i64},
-                {"type": "pointerDown", "button": 0},
-                {"type": "pointerUp", "button": 0},
-            ],
-        }]);
-        let params = json!({"context": self.context, "actions": actions});
-        self.call("input.performActions", params)?;
-        Ok(())
-    }
-}
-
 impl Page for Firefox {
     fn navigate(&mut self, url: &str) -> anyhow::Result<()> {
         let params = json!({"context": self.context, "url": url, "wait": "none"});

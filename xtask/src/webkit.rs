@@ -147,58 +147,50 @@ impl Drop for WebKit {
         if !self.session.is_empty() {
             let _ = self.command("DELETE", &self.session_path(""), None);
         }
-        for process in [&mut self.driver, &mut self.display] {
+        // The whole group: the browser and WebKit's processes too; Xvfb told to end, so that
+        // it removes its lock file.
+        for (process, signal) in [(&mut self.driver, "KILL"), (&mut self.display, "TERM")] {
             #[cfg(unix)]
             {
-                // The whole group: the browser and WebKit's processes too.
                 let group = format!("-{}", process.id());
                 let _ = Command::new("kill")
-                    .args(["-s", "KILL", "--", &group])
+                    .args(["-s", signal, "--", &group])
                     .status();
             }
-            let _ = process.kill();
             let _ = process.wait();
         }
     }
 }
 
-/// An Xvfb on the first free display from :90, and its number.
+/// An Xvfb on a display it picks itself (`-displayfd`: stale lock files of killed servers
+/// are skipped), and its number.
 fn start_display() -> anyhow::Result<(Child, u32)> {
-    for number in 90..120 {
-        if Path::new(&format!("/tmp/.X{number}-lock")).exists() {
-            continue;
+    let mut command = Command::new("Xvfb");
+    command
+        .args(["-displayfd", "1", "-screen", "0", "1280x900x24"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut display = command
+        .spawn()
+        .context("starting Xvfb (Debian's `xvfb` package)")?;
+    let stdout = display.stdout.take().context("Xvfb's stdout")?;
+    let (said, number) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        let _ = said.send(line.trim().parse::<u32>());
+    });
+    match number.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(number)) => Ok((display, number)),
+        _ => {
+            let _ = display.kill();
+            let _ = display.wait();
+            bail!("Xvfb did not say which display it took within 10 s")
         }
-        let mut command = Command::new("Xvfb");
-        command
-            .args([
-                format!(":{number}"),
-                "-screen".into(),
-                "0".into(),
-                "1280x900x24".into(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        #[cfg(unix)]
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut display = command
-            .spawn()
-            .context("starting Xvfb (Debian's `xvfb` package)")?;
-        let socket = format!("/tmp/.X11-unix/X{number}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if Path::new(&socket).exists() {
-                return Ok((display, number));
-            }
-            if display.try_wait()?.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = display.kill();
-        let _ = display.wait();
     }
-    bail!("no free X display for Xvfb in :90–:119")
 }
 
 fn free_port() -> anyhow::Result<u16> {
