@@ -59,7 +59,17 @@ pub struct OutputStamp {
     pub unix_ms: f64,
 }
 
+/// The farthest from now a context says its `contextTime` is heard and still be believed, ms:
+/// output latencies are tens of ms. WebKitGTK's `getOutputTimestamp()` put it 12 s away,
+/// and sound planned by it ran seconds late.
+pub const MAX_STAMP_OFFSET_MS: f64 = 1_000.0;
+
 impl OutputStamp {
+    /// Whether a stamp taken at `now_unix_ms` is believable ([`MAX_STAMP_OFFSET_MS`]).
+    pub fn plausible(&self, now_unix_ms: f64) -> bool {
+        (self.unix_ms - now_unix_ms).abs() <= MAX_STAMP_OFFSET_MS
+    }
+
     /// The output clock at `sample_rate` for a worklet whose context frame minus ring frame is
     /// `frame_offset`. A stamp some ticks old still places frames right: the context's clock
     /// and the wall clock run together (a few ppm apart), so any stamp is a point on the line.
@@ -136,6 +146,17 @@ mod tests {
             serde_json::from_str::<AudioReport>(&json).expect("reads"),
             report
         );
+    }
+
+    #[test]
+    fn a_stamp_heard_seconds_away_is_not_believed() {
+        let stamp = |unix_ms| OutputStamp {
+            context_seconds: 3.0,
+            unix_ms,
+        };
+        assert!(stamp(10_040.0).plausible(10_000.0));
+        assert!(!stamp(22_000.0).plausible(10_000.0));
+        assert!(!stamp(f64::NAN).plausible(10_000.0));
     }
 
     #[test]

@@ -285,7 +285,8 @@ fn worklet_url() -> Result<String, String> {
 }
 
 /// `(contextTime, Unix ms when it is heard)` from `getOutputTimestamp()`, or from
-/// `currentTime` plus the reported output latency where that is not available yet.
+/// `currentTime` plus the reported output latency where that is not available yet or not
+/// believable ([`OutputStamp::plausible`]).
 fn output_timestamp(context: &AudioContext, now_unix_ms: f64) -> Option<(f64, f64)> {
     let number = |object: &JsValue, key: &str| {
         Reflect::get(object, &key.into())
@@ -302,7 +303,13 @@ fn output_timestamp(context: &AudioContext, now_unix_ms: f64) -> Option<(f64, f6
         )
         && performance_time > 0.0
     {
-        return Some((context_time, performance.time_origin() + performance_time));
+        let stamp = OutputStamp {
+            context_seconds: context_time,
+            unix_ms: performance.time_origin() + performance_time,
+        };
+        if stamp.plausible(now_unix_ms) {
+            return Some((stamp.context_seconds, stamp.unix_ms));
+        }
     }
     let latency = number(context, "outputLatency").unwrap_or(0.0)
         + number(context, "baseLatency").unwrap_or(0.0);
