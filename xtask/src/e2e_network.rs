@@ -1,5 +1,5 @@
 //! Browser tests across a network: the live path watched through the user-space impairment
-//! proxy ([`crate::netem`]) on the relay's QUIC port, with one of its named profiles. On a link
+//! proxy ([`mod@crate::netem`]) on the relay's QUIC port, with one of its named profiles. On a link
 //! slower than the main rendition the viewer steps down to the light one and stays near live;
 //! after an outage it is back near live within 3 s, on the same page.
 

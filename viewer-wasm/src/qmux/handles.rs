@@ -1,6 +1,6 @@
 //! The handles moq-net drives: the [`Session`] (cloned handles share one state) and its
 //! [`SendStream`]s and [`RecvStream`]s, implementing `web_transport_trait::poll` over the
-//! session's [`Core`](super::session::Core), which they borrow for each call and release
+//! session's state (`session::Core`), which they borrow for each call and release
 //! before waking what it changed.
 
 use std::cell::RefCell;
