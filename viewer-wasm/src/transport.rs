@@ -1,6 +1,6 @@
-//! Which transport the viewer dials the relay over: WebTransport where the browser has it,
-//! else MoQ over a WebSocket ([`crate::qmux`]: Safari, WebKit); `?transport=wt|ws` on the page
-//! forces one.
+//! Which transport the viewer dials the relay over: WebTransport where the browser has it and
+//! it negotiates moq-lite's version, else MoQ over a WebSocket ([`crate::qmux`]: Safari,
+//! WebKit, Firefox before 155); `?transport=wt|ws` on the page forces one.
 
 /// How the viewer reaches the relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -20,14 +20,32 @@ impl Transport {
     }
 }
 
+/// What this browser offers to reach a relay with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offered {
+    pub webtransport: bool,
+    /// Whether its WebTransport negotiates a protocol (the `protocols` option and the
+    /// `protocol` attribute), which moq-lite's version is chosen by. Firefox before 155 has
+    /// none: agreeing the version in-band instead would take moq-net's IETF code into the
+    /// viewer (283 KB more gzipped, for every browser).
+    pub webtransport_protocols: bool,
+}
+
 /// The transport to use: `forced` is the page's `transport` option (`wt` or `ws`), if any.
-pub fn choose(forced: Option<&str>, has_webtransport: bool) -> Result<Transport, String> {
+pub fn choose(forced: Option<&str>, offered: Offered) -> Result<Transport, String> {
+    let webtransport = offered.webtransport && offered.webtransport_protocols;
     match forced {
-        None | Some("") => Ok(match has_webtransport {
+        None | Some("") => Ok(match webtransport {
             true => Transport::WebTransport,
             false => Transport::WebSocket,
         }),
-        Some("wt" | "webtransport") if has_webtransport => Ok(Transport::WebTransport),
+        Some("wt" | "webtransport") if webtransport => Ok(Transport::WebTransport),
+        Some("wt" | "webtransport") if offered.webtransport => Err(
+            "transport=wt was asked for, but this browser's WebTransport negotiates no protocol \
+             (Firefox before 155), which moq-lite needs: it watches over the WebSocket by \
+             default"
+                .into(),
+        ),
         Some("wt" | "webtransport") => Err(
             "transport=wt was asked for, but this browser has no WebTransport (transport=ws \
              works everywhere)"
@@ -44,23 +62,39 @@ pub fn choose(forced: Option<&str>, has_webtransport: bool) -> Result<Transport,
 mod tests {
     use super::*;
 
+    const CHROMIUM: Offered = Offered {
+        webtransport: true,
+        webtransport_protocols: true,
+    };
+    const FIREFOX_153: Offered = Offered {
+        webtransport: true,
+        webtransport_protocols: false,
+    };
+    const SAFARI: Offered = Offered {
+        webtransport: false,
+        webtransport_protocols: false,
+    };
+
     #[test]
-    fn webtransport_where_there_is_one_else_a_websocket() {
-        assert_eq!(choose(None, true), Ok(Transport::WebTransport));
-        assert_eq!(choose(None, false), Ok(Transport::WebSocket));
-        assert_eq!(choose(Some("ws"), true), Ok(Transport::WebSocket));
-        assert_eq!(choose(Some("wt"), true), Ok(Transport::WebTransport));
+    fn webtransport_where_it_negotiates_moq_lite_else_a_websocket() {
+        assert_eq!(choose(None, CHROMIUM), Ok(Transport::WebTransport));
+        assert_eq!(choose(None, FIREFOX_153), Ok(Transport::WebSocket));
+        assert_eq!(choose(None, SAFARI), Ok(Transport::WebSocket));
+        assert_eq!(choose(Some("ws"), CHROMIUM), Ok(Transport::WebSocket));
+        assert_eq!(choose(Some("wt"), CHROMIUM), Ok(Transport::WebTransport));
     }
 
     #[test]
     fn what_cannot_be_had_says_why() {
         assert!(
-            choose(Some("wt"), false)
+            choose(Some("wt"), SAFARI)
                 .unwrap_err()
                 .contains("no WebTransport")
         );
+        let firefox = choose(Some("wt"), FIREFOX_153).unwrap_err();
+        assert!(firefox.contains("negotiates no protocol"), "{firefox}");
         assert!(
-            choose(Some("carrier-pigeon"), true)
+            choose(Some("carrier-pigeon"), CHROMIUM)
                 .unwrap_err()
                 .contains("wt")
         );

@@ -63,8 +63,8 @@ const TESTS: [(&str, Test); 23] = [
     ),
     ("a_browser_without_hevc", e2e_hevc::a_browser_without_hevc),
     (
-        "firefox_plays_over_webtransport",
-        e2e_browsers::firefox_plays_over_webtransport,
+        "firefox_plays_over_the_transport_its_version_allows",
+        e2e_browsers::firefox_plays_over_the_transport_its_version_allows,
     ),
     (
         "firefox_plays_over_a_websocket",

@@ -45,6 +45,8 @@ pub struct Firefox {
     socket: WebSocket<MaybeTlsStream<TcpStream>>,
     context: String,
     next_id: u64,
+    /// The major version, as the browser reports it.
+    pub major_version: u32,
 }
 
 impl Firefox {
@@ -85,8 +87,13 @@ impl Firefox {
             socket,
             context: String::new(),
             next_id: 0,
+            major_version: 0,
         };
-        firefox.call("session.new", json!({"capabilities": {}}))?;
+        let session = firefox.call("session.new", json!({"capabilities": {}}))?;
+        firefox.major_version = session["capabilities"]["browserVersion"]
+            .as_str()
+            .and_then(|version| version.split('.').next()?.parse().ok())
+            .context("Firefox says no version")?;
         let tree = firefox.call("browsingContext.getTree", json!({}))?;
         firefox.context = tree["contexts"][0]["context"]
             .as_str()

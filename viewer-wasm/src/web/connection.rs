@@ -1,7 +1,7 @@
 //! The connection lifecycle, on the page and in the audio worker alike: dial the relay over
 //! WebTransport (trusting a self-signed certificate by its published fingerprint), run the
-//! moq-lite session (its version chosen by WebTransport protocol, or in-band where the
-//! browser negotiates none) and follow what it announces; when anything ends it, say why (without the
+//! moq-lite session (its version chosen by the WebTransport or WebSocket subprotocol) and
+//! follow what it announces; when anything ends it, say why (without the
 //! subscribe token) and redial with backoff.
 
 use std::convert::Infallible;
@@ -151,20 +151,7 @@ where
     let announcements = origin.consume();
     let client = moq_net::Client::new().with_subscriber(origin);
     let now = time::Instant::now();
-    let handshake = match transport.protocol() {
-        Some(_) => client.connect_lite(now, transport).await,
-        // A browser that negotiates no WebTransport protocol (Firefox before 155 has no
-        // `protocols` option): moq-lite's version is agreed in-band, which reaches lite-02.
-        None => {
-            let versions: Result<Vec<moq_net::Version>, _> =
-                IN_BAND_VERSIONS.iter().map(|v| v.parse()).collect();
-            let versions = versions.map_err(|err| format!("moq-lite versions: {err}"))?;
-            client
-                .with_versions(versions.into())
-                .connect(now, transport)
-                .await
-        }
-    };
+    let handshake = client.connect_lite(now, transport).await;
     let (session, driver) =
         handshake.map_err(|err| format!("MoQ handshake with {url} failed: {err}"))?;
     on(Link::Connected);
@@ -200,11 +187,6 @@ async fn report_bandwidth(
     }
     std::future::pending().await
 }
-
-/// The moq-lite versions offered in-band, most preferred first, where the browser negotiated
-/// no WebTransport protocol: the ones moq-net agrees in its SETUP exchange (lite-03 and newer
-/// are chosen by protocol only).
-const IN_BAND_VERSIONS: [&str; 2] = ["moq-lite-02", "moq-lite-01"];
 
 /// Open the WebTransport session, offering only moq-lite (the viewer speaks nothing else).
 async fn connect(dial: &Dial) -> Result<web_transport_wasm::Session, String> {

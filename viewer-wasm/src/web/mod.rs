@@ -78,11 +78,17 @@ impl Viewer {
         if let Some(why) = unavailable(window.is_secure_context(), has("VideoDecoder")) {
             return Err(JsError::new(why));
         }
-        let transport = transport::choose(
-            option(&options, "transport").as_deref(),
-            has("WebTransport"),
-        )
-        .map_err(|why| JsError::new(&why))?;
+        // Firefox before 155 has WebTransport without its `protocol` attribute.
+        let protocols = Reflect::get(&js_sys::global(), &"WebTransport".into())
+            .and_then(|class| Reflect::get(&class, &"prototype".into()))
+            .and_then(|prototype| Reflect::has(&prototype, &"protocol".into()))
+            .unwrap_or(false);
+        let offered = transport::Offered {
+            webtransport: has("WebTransport"),
+            webtransport_protocols: protocols,
+        };
+        let transport = transport::choose(option(&options, "transport").as_deref(), offered)
+            .map_err(|why| JsError::new(&why))?;
         let performance = window
             .performance()
             .ok_or_else(|| JsError::new("the viewer needs window.performance"))?;
