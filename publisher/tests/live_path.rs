@@ -159,14 +159,17 @@ async fn a_light_360p30_rendition_carries_the_main_ones_capture_times_and_a_keyf
         matched.iter().any(|(t, _)| main_times[t]),
         "no main keyframe while both were read"
     );
-    let light_keys: Vec<u64> = light_frames
+    // Counted in frames (a second is 30 of them), not in media time: a loaded machine's test
+    // source runs below 60 fps, which stretches every GOP.
+    let light_keys: Vec<usize> = light_frames
         .iter()
-        .filter(|(_, key)| *key)
-        .map(|(t, _)| *t)
+        .enumerate()
+        .filter(|(_, (_, key))| *key)
+        .map(|(index, _)| index)
         .collect();
     assert!(
-        light_keys.len() >= 3 && light_keys.windows(2).all(|w| w[1] - w[0] <= 1_100_000),
-        "light keyframes not a second apart over 4 s: {light_keys:?}"
+        light_keys.len() >= 3 && light_keys.windows(2).all(|w| w[1] - w[0] <= 30),
+        "light keyframes not every 30 frames over 120: at {light_keys:?}"
     );
     // One in two: consecutive light frames are two main frames apart (whatever rate the loaded
     // machine runs at).
