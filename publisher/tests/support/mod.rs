@@ -21,10 +21,18 @@ pub async fn start_relay() -> anyhow::Result<relay::Running> {
 /// `Running::auth_key`).
 pub async fn start_relay_with(access: relay::Access) -> anyhow::Result<relay::Running> {
     // The dev relay serves the fingerprint over TCP on the QUIC port number, so pick a port free
-    // for both; retry if another process grabs it in between.
+    // for both; retry if another process holds or grabs it (CI saw "Address already in use"
+    // from the TCP bind once in a loop of fresh-clone runs).
     let mut last = None;
     for _ in 0..5 {
-        let port = free_port()?;
+        // A free UDP port whose TCP twin another process holds is no use: take another.
+        let port = match free_port() {
+            Ok(port) => port,
+            Err(err) => {
+                last = Some(err);
+                continue;
+            }
+        };
         let options = relay::Options {
             access: access.clone(),
             ..relay::Options::local(port)
