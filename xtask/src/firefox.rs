@@ -21,6 +21,8 @@ use crate::page::Page;
 use crate::temp_dir::TempDir;
 
 const BINARY: &str = "/usr/bin/firefox-esr";
+/// The longest one BiDi command may take (a script awaiting the page included).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The profile's preferences: sound without a gesture (as the Chromium tests run), and none of
 /// a first run's pages, checks and reports.
@@ -80,6 +82,11 @@ impl Firefox {
         let endpoint = bidi_endpoint(stderr)?;
         let (socket, _) = tungstenite::connect(format!("{endpoint}/session"))
             .context("connecting to Firefox's WebDriver BiDi")?;
+        // A command Firefox never answers fails the test instead of hanging the run (a loop
+        // of fresh-clone CI runs once waited on one for over ten minutes).
+        if let MaybeTlsStream::Plain(stream) = socket.get_ref() {
+            stream.set_read_timeout(Some(COMMAND_TIMEOUT))?;
+        }
         let mut firefox = Self {
             process,
             sound,
