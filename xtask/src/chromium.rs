@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use crate::page::Page;
+use crate::page::{Page, end_group};
 use crate::temp_dir::TempDir;
 
 /// Where Debian puts the real binary (the /usr/bin wrapper adds flags and noise).
@@ -294,18 +294,7 @@ impl Page for Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        {
-            // The whole process group: Chromium's renderers and GPU process too.
-            // `--`: without it `kill` reads the negative group id as options (-1… would mean
-            // "every process").
-            let group = format!("-{}", self.process.id());
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &group])
-                .status();
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        end_group(&mut self.process, "KILL");
     }
 }
 

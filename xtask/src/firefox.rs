@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-use crate::page::Page;
+use crate::page::{Page, end_group};
 use crate::temp_dir::TempDir;
 
 const BINARY: &str = "/usr/bin/firefox-esr";
@@ -172,16 +172,7 @@ impl Page for Firefox {
 
 impl Drop for Firefox {
     fn drop(&mut self) {
-        #[cfg(unix)]
-        {
-            // The whole process group: Firefox's content processes too.
-            let group = format!("-{}", self.process.id());
-            let _ = Command::new("kill")
-                .args(["-s", "KILL", "--", &group])
-                .status();
-        }
-        let _ = self.process.kill();
-        let _ = self.process.wait();
+        end_group(&mut self.process, "KILL");
         let _ = self.sound.process.kill();
         let _ = self.sound.process.wait();
     }

@@ -2,6 +2,7 @@
 //! the DevTools protocol, [`crate::firefox`] over WebDriver BiDi): open a URL, evaluate
 //! JavaScript — and from that, the viewer's stats.
 
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -44,6 +45,25 @@ pub trait Page {
         }
         Ok(last)
     }
+}
+
+/// End `process` and every process of its group (a browser's renderers, content and GPU
+/// processes) with `signal` (`KILL`, or `TERM` for one that should clean up), and reap it.
+/// The browsers are started as group leaders (`process_group(0)`).
+pub fn end_group(process: &mut Child, signal: &str) {
+    #[cfg(unix)]
+    {
+        // `--`: without it `kill` reads the negative group id as options (-1… would mean
+        // "every process").
+        let group = format!("-{}", process.id());
+        let _ = Command::new("kill")
+            .args(["-s", signal, "--", &group])
+            .status();
+    }
+    if signal == "KILL" {
+        let _ = process.kill();
+    }
+    let _ = process.wait();
 }
 
 /// The value `stats()` returned as the viewer's report; `null` is no viewer yet.

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::http;
-use crate::page::Page;
+use crate::page::{Page, end_group};
 
 const DRIVER: &str = "/usr/bin/WebKitWebDriver";
 const BROWSER: &str = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser";
@@ -149,16 +149,8 @@ impl Drop for WebKit {
         }
         // The whole group: the browser and WebKit's processes too; Xvfb told to end, so that
         // it removes its lock file.
-        for (process, signal) in [(&mut self.driver, "KILL"), (&mut self.display, "TERM")] {
-            #[cfg(unix)]
-            {
-                let group = format!("-{}", process.id());
-                let _ = Command::new("kill")
-                    .args(["-s", signal, "--", &group])
-                    .status();
-            }
-            let _ = process.wait();
-        }
+        end_group(&mut self.driver, "KILL");
+        end_group(&mut self.display, "TERM");
     }
 }
 
